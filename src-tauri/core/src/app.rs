@@ -1,0 +1,176 @@
+//! Starting and stopping the gateway: where its files live, compiling the
+//! config, binding the loopback port, and shutting down gracefully.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::keys::KeyCache;
+use crate::ledger::db::DbError;
+use crate::routing::record::Recorders;
+use crate::routing::{BuildError, Gateway, LogRecorder, Recorder};
+use crate::secrets::SecretStore;
+use crate::server::{router, AppState};
+
+pub const CONFIG_FILE: &str = "switchyard.toml";
+pub const DB_FILE: &str = "switchyard.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(
+        "cannot find this platform's config/data directories (is $HOME set?); pass --config and --data-dir"
+    )]
+    NoHome,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("server.listen: {0}")]
+    Listen(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("internal task failed: {0}")]
+    Join(String),
+}
+
+/// Where the config file and the data directory are.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub config: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl Paths {
+    /// The given paths, or the platform's defaults
+    /// (`~/.config/switchyard/switchyard.toml`, `~/.local/share/switchyard` on Linux).
+    pub fn resolve(config: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<Paths, AppError> {
+        let dirs = directories::ProjectDirs::from("", "", "switchyard");
+        let config = match config {
+            Some(c) => c,
+            None => dirs
+                .as_ref()
+                .ok_or(AppError::NoHome)?
+                .config_dir()
+                .join(CONFIG_FILE),
+        };
+        let data_dir = match data_dir {
+            Some(d) => d,
+            None => dirs
+                .as_ref()
+                .ok_or(AppError::NoHome)?
+                .data_dir()
+                .to_path_buf(),
+        };
+        Ok(Paths { config, data_dir })
+    }
+
+    pub fn db(&self) -> PathBuf {
+        db_path(&self.data_dir)
+    }
+}
+
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DB_FILE)
+}
+
+/// Everything a running gateway needs.
+pub struct AppOptions {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub secrets: Arc<dyn SecretStore>,
+    /// Receive every finished request record, besides the log line.
+    pub recorders: Vec<Arc<dyn Recorder>>,
+}
+
+/// A running gateway.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Stops accepting, lets in-flight requests finish, and returns.
+    pub async fn shutdown(mut self) -> Result<(), AppError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.wait().await
+    }
+
+    /// Runs until the server stops.
+    pub async fn wait(self) -> Result<(), AppError> {
+        match self.task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(AppError::Join(e.to_string())),
+            Err(e) => Err(AppError::Join(e.to_string())),
+        }
+    }
+
+    /// A handle that stops the server when sent to (or dropped).
+    pub fn take_shutdown(&mut self) -> Option<oneshot::Sender<()>> {
+        self.shutdown.take()
+    }
+}
+
+/// Opens the database, compiles the config, binds the port and serves.
+pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
+    let addr = opts.config.listen_addr().map_err(AppError::Listen)?;
+    if opts.config.server.allow_remote && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "LISTENING BEYOND LOOPBACK (allow_remote = true): anyone who can reach this address \
+             and holds a gateway key can spend your balances"
+        );
+    }
+    let db = crate::app::db_path(&opts.data_dir);
+    let keys = tokio::task::spawn_blocking(move || KeyCache::open(db))
+        .await
+        .map_err(|e| AppError::Join(e.to_string()))??;
+    keys.spawn_poller();
+
+    let secrets = Arc::clone(&opts.secrets);
+    let config = opts.config;
+    let gateway = tokio::task::spawn_blocking(move || Gateway::build(config, secrets.as_ref()))
+        .await
+        .map_err(|e| AppError::Join(e.to_string()))??;
+
+    let mut recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
+    recorders.extend(opts.recorders);
+    let state = Arc::new(AppState {
+        gateway: Arc::new(gateway),
+        keys,
+        recorder: Arc::new(Recorders(recorders)),
+    });
+
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| AppError::Bind { addr, source })?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let app = router(Arc::clone(&state));
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(Server {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}

@@ -1,0 +1,349 @@
+//! Gateway keys: the local `sy-…` API keys that tools present on the
+//! loopback port.
+//!
+//! A key's plaintext exists once, when it is created and shown; only its
+//! SHA-256 hash is stored. Presented keys are compared against every stored
+//! hash in constant time. A key is scoped to model globs and buckets and
+//! belongs to an optional project label.
+
+mod cache;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use rand::Rng;
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use crate::config::Bucket;
+
+pub use cache::KeyCache;
+
+const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// 43 base62 characters carry 256 bits of randomness.
+const KEY_CHARS: usize = 43;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("a key named `{0}` already exists; pick another name or revoke it first")]
+    Exists(String),
+    #[error("no active key named `{0}` (see `switchyard key list`)")]
+    NotFound(String),
+    #[error("key name `{0}` must be 1-64 characters of letters, digits, `-`, `_` or `.`")]
+    BadName(String),
+    #[error("`{0}` is not a valid model glob: {1}")]
+    BadGlob(String, String),
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+/// A stored gateway key (never its plaintext).
+#[derive(Debug, Clone)]
+pub struct GatewayKey {
+    pub id: i64,
+    pub name: String,
+    /// The first characters of the key, to recognise it in lists.
+    pub prefix: String,
+    hash: [u8; 32],
+    /// Model globs the key may call; empty means every model.
+    pub models: Vec<String>,
+    /// Buckets the key may spend from; empty means both.
+    pub buckets: Vec<Bucket>,
+    pub project: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    matcher: GlobSet,
+}
+
+impl GatewayKey {
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.models.is_empty() || self.matcher.is_match(model)
+    }
+
+    pub fn allows_bucket(&self, bucket: Bucket) -> bool {
+        self.buckets.is_empty() || self.buckets.contains(&bucket)
+    }
+
+    pub fn models_display(&self) -> String {
+        if self.models.is_empty() {
+            "all models".into()
+        } else {
+            self.models.join(", ")
+        }
+    }
+
+    pub fn buckets_display(&self) -> String {
+        if self.buckets.is_empty() {
+            "credit, wallet".into()
+        } else {
+            self.buckets
+                .iter()
+                .map(|b| b.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    }
+
+    pub(crate) fn hash(&self) -> &[u8; 32] {
+        &self.hash
+    }
+}
+
+/// What a new key may do.
+#[derive(Debug, Clone, Default)]
+pub struct NewKey {
+    pub name: String,
+    pub models: Vec<String>,
+    pub buckets: Vec<Bucket>,
+    pub project: Option<String>,
+}
+
+/// A fresh key: `sy-` followed by 43 base62 characters.
+pub fn generate() -> String {
+    let mut rng = rand::thread_rng();
+    let mut key = String::with_capacity(3 + KEY_CHARS);
+    key.push_str("sy-");
+    for _ in 0..KEY_CHARS {
+        key.push(ALPHABET[rng.gen_range(0..ALPHABET.len())] as char);
+    }
+    key
+}
+
+pub fn hash_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+fn matcher(globs: &[String]) -> Result<GlobSet, KeyError> {
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        b.add(Glob::new(g).map_err(|e| KeyError::BadGlob(g.clone(), e.to_string()))?);
+    }
+    b.build()
+        .map_err(|e| KeyError::BadGlob(globs.join(","), e.to_string()))
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Creates a key; returns it with its plaintext, which is never stored.
+pub fn create(conn: &Connection, new: &NewKey) -> Result<(GatewayKey, String), KeyError> {
+    if !valid_name(&new.name) {
+        return Err(KeyError::BadName(new.name.clone()));
+    }
+    let matcher = matcher(&new.models)?;
+    let exists: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM gateway_keys WHERE name = ?1",
+            [&new.name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_some() {
+        return Err(KeyError::Exists(new.name.clone()));
+    }
+    let plaintext = generate();
+    let hash = hash_key(&plaintext);
+    let prefix: String = plaintext.chars().take(7).collect();
+    let created_at = now_secs();
+    let models = serde_json::to_string(&new.models).unwrap_or_else(|_| "[]".into());
+    let buckets: Vec<&str> = new.buckets.iter().map(|b| b.as_str()).collect();
+    let buckets_json = serde_json::to_string(&buckets).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        "INSERT INTO gateway_keys (name, prefix, hash, models, buckets, project, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            new.name,
+            prefix,
+            hex(&hash),
+            models,
+            buckets_json,
+            new.project,
+            created_at
+        ],
+    )?;
+    let key = GatewayKey {
+        id: conn.last_insert_rowid(),
+        name: new.name.clone(),
+        prefix,
+        hash,
+        models: new.models.clone(),
+        buckets: new.buckets.clone(),
+        project: new.project.clone(),
+        created_at,
+        revoked_at: None,
+        matcher,
+    };
+    Ok((key, plaintext))
+}
+
+/// Every key, revoked ones included, oldest first.
+pub fn list(conn: &Connection) -> rusqlite::Result<Vec<GatewayKey>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, name, prefix, hash, models, buckets, project, created_at, revoked_at
+         FROM gateway_keys ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, Option<String>>(6)?,
+            r.get::<_, i64>(7)?,
+            r.get::<_, Option<i64>>(8)?,
+        ))
+    })?;
+    let mut keys = Vec::new();
+    for row in rows {
+        let (id, name, prefix, hash_hex, models, buckets, project, created_at, revoked_at) = row?;
+        let models: Vec<String> = serde_json::from_str(&models).unwrap_or_default();
+        let buckets: Vec<String> = serde_json::from_str(&buckets).unwrap_or_default();
+        let Some(hash) = unhex(&hash_hex) else {
+            tracing::warn!(key = %name, "skipping gateway key with a corrupt hash");
+            continue;
+        };
+        // Globs were validated on creation; a key whose globs no longer
+        // parse is skipped rather than widened to every model.
+        let Ok(matcher) = matcher(&models) else {
+            tracing::warn!(key = %name, "skipping gateway key with invalid model globs");
+            continue;
+        };
+        keys.push(GatewayKey {
+            id,
+            name,
+            prefix,
+            hash,
+            models,
+            buckets: buckets.iter().filter_map(|b| b.parse().ok()).collect(),
+            project,
+            created_at,
+            revoked_at,
+            matcher,
+        });
+    }
+    Ok(keys)
+}
+
+/// Revokes the active key called `name`.
+pub fn revoke(conn: &Connection, name: &str) -> Result<(), KeyError> {
+    let n = conn.execute(
+        "UPDATE gateway_keys SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
+        params![now_secs(), name],
+    )?;
+    if n == 0 {
+        return Err(KeyError::NotFound(name.to_string()));
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::db;
+
+    fn conn() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = db::open(&dir.path().join("k.db")).expect("db");
+        (dir, c)
+    }
+
+    #[test]
+    fn generated_keys_are_long_random_base62() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 3 + KEY_CHARS);
+        assert!(a[3..].bytes().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn only_the_hash_is_stored() {
+        let (_d, c) = conn();
+        let (_, plain) = create(
+            &c,
+            &NewKey {
+                name: "vscode".into(),
+                ..Default::default()
+            },
+        )
+        .expect("create");
+        let stored: String = c
+            .query_row(
+                "SELECT hash || prefix || models FROM gateway_keys",
+                [],
+                |r| r.get(0),
+            )
+            .expect("row");
+        assert!(!stored.contains(&plain));
+        assert!(stored.contains(&hex(&hash_key(&plain))));
+    }
+
+    #[test]
+    fn scope_globs_and_buckets() {
+        let (_d, c) = conn();
+        let (k, _) = create(
+            &c,
+            &NewKey {
+                name: "scripts".into(),
+                models: vec!["gpt-*".into()],
+                buckets: vec![Bucket::Wallet],
+                project: Some("home".into()),
+            },
+        )
+        .expect("create");
+        assert!(k.allows_model("gpt-5.5"));
+        assert!(!k.allows_model("claude-sonnet-4.5"));
+        assert!(k.allows_bucket(Bucket::Wallet));
+        assert!(!k.allows_bucket(Bucket::Credit));
+        let listed = list(&c).expect("list");
+        assert_eq!(listed[0].buckets, vec![Bucket::Wallet]);
+        assert!(listed[0].allows_model("gpt-4o") && !listed[0].allows_model("o3"));
+    }
+
+    #[test]
+    fn duplicate_names_bad_names_and_double_revoke_are_refused() {
+        let (_d, c) = conn();
+        let new = NewKey {
+            name: "a".into(),
+            ..Default::default()
+        };
+        create(&c, &new).expect("first");
+        assert!(matches!(create(&c, &new), Err(KeyError::Exists(_))));
+        let bad = NewKey {
+            name: "has space".into(),
+            ..Default::default()
+        };
+        assert!(matches!(create(&c, &bad), Err(KeyError::BadName(_))));
+        revoke(&c, "a").expect("revoke");
+        assert!(matches!(revoke(&c, "a"), Err(KeyError::NotFound(_))));
+        assert!(list(&c).expect("list")[0].revoked_at.is_some());
+    }
+}

@@ -1,0 +1,121 @@
+//! Upstream provider types, one module each behind the [`Provider`] trait.
+//!
+//! A provider turns the client's OpenAI-shaped chat request into its own
+//! wire request, and its responses — whole or streamed — back into OpenAI
+//! chat completions and chunks, measuring usage on the way. Routing,
+//! retries and failover know nothing of wire formats; providers know nothing
+//! of routes.
+
+pub mod openai;
+pub mod sse;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use crate::config::ChannelType;
+use crate::ledger::Usage;
+pub use sse::{SseEvent, SseParser};
+
+/// One chat call to one target.
+pub struct ChatCall<'a> {
+    /// The client's request object, unchanged.
+    pub body: &'a Map<String, Value>,
+    /// The model id the upstream knows.
+    pub upstream_model: &'a str,
+    pub stream: bool,
+}
+
+/// A whole (non-streamed) answer, ready for the client.
+#[derive(Debug)]
+pub struct ChatReply {
+    pub body: Bytes,
+    pub usage: Option<Usage>,
+    /// The model the upstream says answered.
+    pub model: Option<String>,
+}
+
+/// What a 4xx from this provider means for routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorMeaning {
+    /// The prompt is too long for this target; another may take it.
+    ContextLength,
+    /// The request's own fault (validation, content policy): relay it.
+    ClientError,
+}
+
+/// What one upstream stream event means.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// An OpenAI `chat.completion.chunk` JSON text to forward, if any.
+    pub forward: Option<String>,
+    /// The event shows the model is answering (content, tool call,
+    /// reasoning, refusal or a finish reason).
+    pub progress: bool,
+    /// The upstream said the stream is complete (`[DONE]`).
+    pub done: bool,
+    /// The upstream reported an error inside the stream.
+    pub error: Option<String>,
+    /// The event could not be understood and was dropped.
+    pub malformed: bool,
+}
+
+/// Turns one upstream's stream events into OpenAI chunks, keeping account.
+pub trait StreamDecoder: Send {
+    fn decode(&mut self, event: &SseEvent) -> Decoded;
+    fn usage(&self) -> Option<Usage>;
+    fn model(&self) -> Option<&str>;
+    /// A choice carried a `finish_reason`: the answer is whole even if the
+    /// stream ends without its terminator.
+    fn finished(&self) -> bool;
+    /// Characters of output seen, for estimating usage when none comes.
+    fn output_chars(&self) -> usize;
+}
+
+pub trait Provider: Send + Sync {
+    fn chat_request(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+        secret: Option<&SecretString>,
+        call: &ChatCall<'_>,
+    ) -> reqwest::RequestBuilder;
+
+    /// Reads a successful whole answer.
+    fn chat_reply(&self, body: Bytes) -> Result<ChatReply, String>;
+
+    /// What a 4xx body means.
+    fn error_meaning(&self, status: u16, body: &[u8]) -> ErrorMeaning;
+
+    /// A decoder for one streamed answer. `client_wants_usage`: the client
+    /// asked for the usage chunk itself (otherwise it is stripped).
+    fn stream_decoder(&self, client_wants_usage: bool) -> Box<dyn StreamDecoder>;
+}
+
+/// The provider implementation for a channel type.
+pub fn for_type(kind: ChannelType) -> Option<Arc<dyn Provider>> {
+    match kind {
+        ChannelType::OpenAi | ChannelType::OpenAiCompatible => Some(Arc::new(openai::OpenAi)),
+        ChannelType::Anthropic | ChannelType::Gemini => None,
+    }
+}
+
+/// Characters of text in an OpenAI chat request's messages, for estimating
+/// prompt tokens when the upstream reports none.
+pub fn prompt_chars(body: &Map<String, Value>) -> usize {
+    fn text_len(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.chars().count(),
+            Value::Array(items) => items.iter().map(text_len).sum(),
+            Value::Object(o) => {
+                o.get("text").map_or(0, text_len) + o.get("content").map_or(0, text_len)
+            }
+            _ => 0,
+        }
+    }
+    body.get("messages")
+        .and_then(|m| m.as_array())
+        .map_or(0, |msgs| msgs.iter().map(text_len).sum())
+}

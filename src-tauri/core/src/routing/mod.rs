@@ -1,0 +1,352 @@
+//! Routes, channels and targets as the running gateway holds them, and
+//! resolution of a requested model to its ordered targets.
+//!
+//! The config is compiled once into a [`Gateway`]: one pooled HTTP client
+//! per channel, each channel's secret resolved, routes indexed by model.
+//! A requested model resolves to an explicit route, or else to every
+//! channel whose `models` globs match it, in config order. The circuit
+//! breakers live here too, one per (channel, upstream model).
+
+mod circuit;
+mod execute;
+mod failure;
+pub mod record;
+mod stream;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::config::{
+    Bucket, ChannelType, Config, PriceOverride, SecretRef, Timeouts, TimeoutsConfig,
+};
+use crate::providers::{self, Provider};
+use crate::secrets::{self, ResolvedSecret, SecretStore};
+
+pub use circuit::{Admission, Circuit, CircuitState};
+pub use execute::{execute, Answer, Call};
+pub use record::{
+    AttemptOutcome, AttemptRecord, LogRecorder, RecordGuard, Recorder, RequestRecord,
+    RequestStatus, ServedBy,
+};
+pub use stream::{pump, StreamOut, StreamStart};
+
+/// One upstream account, ready to call.
+pub struct Channel {
+    pub id: String,
+    pub kind: ChannelType,
+    pub brand: String,
+    pub base_url: String,
+    pub bucket: Bucket,
+    pub secret_ref: SecretRef,
+    pub price_multiplier: Option<f64>,
+    timeouts: TimeoutsConfig,
+    pub(crate) http: reqwest::Client,
+    pub(crate) provider: Arc<dyn Provider>,
+    secret: RwLock<ResolvedSecret>,
+    /// The provider answered 401/403 with the current secret.
+    key_rejected: AtomicBool,
+}
+
+impl Channel {
+    pub fn secret(&self) -> ResolvedSecret {
+        self.secret
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_secret(&self, secret: ResolvedSecret) {
+        *self.secret.write().unwrap_or_else(|p| p.into_inner()) = secret;
+        self.key_rejected.store(false, Ordering::Relaxed);
+    }
+
+    pub fn key_rejected(&self) -> bool {
+        self.key_rejected.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark_key_rejected(&self) {
+        self.key_rejected.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One (channel, upstream model) pair of a route.
+#[derive(Clone)]
+pub struct Target {
+    pub channel: Arc<Channel>,
+    pub model: String,
+    pub price: Option<PriceOverride>,
+}
+
+/// A public model name and the targets that can serve it, primary first.
+pub struct Route {
+    pub model: String,
+    pub targets: Vec<Target>,
+    pub cross_bucket: bool,
+    timeouts: TimeoutsConfig,
+    /// Synthesised from channel `models` globs rather than written out.
+    pub passthrough: bool,
+}
+
+impl Route {
+    /// The bucket that pays when the primary serves.
+    pub fn bucket(&self) -> Option<Bucket> {
+        self.targets.first().map(|t| t.channel.bucket)
+    }
+}
+
+/// How long a passthrough channel's model list is trusted.
+const MODEL_LIST_TTL: Duration = Duration::from_secs(60);
+
+pub struct Gateway {
+    pub config: Arc<Config>,
+    channels: Vec<Arc<Channel>>,
+    routes: HashMap<String, Arc<Route>>,
+    passthrough: Vec<(Arc<Channel>, GlobSet)>,
+    circuits: Mutex<HashMap<(String, String), Circuit>>,
+    defaults: Timeouts,
+    model_lists: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("channel `{0}`: type `{1}` is not supported by this build")]
+    Unsupported(String, &'static str),
+    #[error("channel `{0}`: cannot build its HTTP client: {1}")]
+    Http(String, String),
+    #[error("channel `{0}`: invalid model glob: {1}")]
+    Glob(String, String),
+}
+
+impl Gateway {
+    /// Compiles a validated config. Resolving secrets may block (keyring).
+    pub fn build(config: Config, store: &dyn SecretStore) -> Result<Gateway, BuildError> {
+        let defaults = config.timeouts.over(Timeouts::default());
+        let mut channels = Vec::new();
+        let mut by_id = HashMap::new();
+        let mut passthrough = Vec::new();
+        for c in &config.channels {
+            let id = c.id.get_ref().clone();
+            let kind = *c.kind.get_ref();
+            let provider = providers::for_type(kind)
+                .ok_or_else(|| BuildError::Unsupported(id.clone(), kind.as_str()))?;
+            let t = c.timeouts.over(defaults);
+            let http = reqwest::Client::builder()
+                .connect_timeout(t.connect)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .tcp_nodelay(true)
+                .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| BuildError::Http(id.clone(), e.to_string()))?;
+            let secret = secrets::resolve(store, &id, &c.secret);
+            if let ResolvedSecret::Missing(why) | ResolvedSecret::Unavailable(why) = &secret {
+                tracing::warn!(channel = %id, "{why}");
+            }
+            let channel = Arc::new(Channel {
+                id: id.clone(),
+                kind,
+                brand: c.brand().to_string(),
+                base_url: c.base_url().to_string(),
+                bucket: c.bucket,
+                secret_ref: c.secret.clone(),
+                price_multiplier: c.price_multiplier,
+                timeouts: c.timeouts,
+                http,
+                provider,
+                secret: RwLock::new(secret),
+                key_rejected: AtomicBool::new(false),
+            });
+            if !c.models.is_empty() {
+                let mut b = GlobSetBuilder::new();
+                for g in &c.models {
+                    b.add(Glob::new(g).map_err(|e| BuildError::Glob(id.clone(), e.to_string()))?);
+                }
+                let set = b
+                    .build()
+                    .map_err(|e| BuildError::Glob(id.clone(), e.to_string()))?;
+                passthrough.push((Arc::clone(&channel), set));
+            }
+            by_id.insert(id, Arc::clone(&channel));
+            channels.push(channel);
+        }
+        let mut routes = HashMap::new();
+        for r in &config.routes {
+            // Validation guarantees every target's channel exists.
+            let targets = r
+                .targets
+                .get_ref()
+                .iter()
+                .filter_map(|t| {
+                    by_id.get(t.channel.get_ref()).map(|ch| Target {
+                        channel: Arc::clone(ch),
+                        model: t.model.clone(),
+                        price: t.price,
+                    })
+                })
+                .collect();
+            routes.insert(
+                r.model.get_ref().clone(),
+                Arc::new(Route {
+                    model: r.model.get_ref().clone(),
+                    targets,
+                    cross_bucket: r.cross_bucket,
+                    timeouts: r.timeouts,
+                    passthrough: false,
+                }),
+            );
+        }
+        Ok(Gateway {
+            config: Arc::new(config),
+            channels,
+            routes,
+            passthrough,
+            circuits: Mutex::new(HashMap::new()),
+            defaults,
+            model_lists: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn channels(&self) -> &[Arc<Channel>] {
+        &self.channels
+    }
+
+    pub fn channel(&self, id: &str) -> Option<&Arc<Channel>> {
+        self.channels.iter().find(|c| c.id == id)
+    }
+
+    /// The route serving `model`: explicit, or synthesised from channel globs.
+    pub fn resolve(&self, model: &str) -> Option<Arc<Route>> {
+        if let Some(r) = self.routes.get(model) {
+            return Some(Arc::clone(r));
+        }
+        let targets: Vec<Target> = self
+            .passthrough
+            .iter()
+            .filter(|(_, globs)| globs.is_match(model))
+            .map(|(ch, _)| Target {
+                channel: Arc::clone(ch),
+                model: model.to_string(),
+                price: None,
+            })
+            .collect();
+        if targets.is_empty() {
+            return None;
+        }
+        Some(Arc::new(Route {
+            model: model.to_string(),
+            targets,
+            cross_bucket: false,
+            timeouts: TimeoutsConfig::default(),
+            passthrough: true,
+        }))
+    }
+
+    /// Effective timeouts for `target` within `route`.
+    pub fn timeouts(&self, route: &Route, target: &Target) -> Timeouts {
+        route
+            .timeouts
+            .over(target.channel.timeouts.over(self.defaults))
+    }
+
+    /// The total deadline of a request on `route`.
+    pub fn total_timeout(&self, route: &Route) -> Duration {
+        match route.targets.first() {
+            Some(t) => self.timeouts(route, t).total,
+            None => route.timeouts.over(self.defaults).total,
+        }
+    }
+
+    pub(crate) fn admit(&self, target: &Target, now: Instant) -> Admission {
+        let mut map = self.circuits.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry((target.channel.id.clone(), target.model.clone()))
+            .or_default()
+            .admit(now)
+    }
+
+    pub(crate) fn circuit_success(&self, target: &Target) {
+        let mut map = self.circuits.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get_mut(&(target.channel.id.clone(), target.model.clone())) {
+            c.record_success();
+        }
+    }
+
+    pub(crate) fn circuit_failure(&self, target: &Target, now: Instant) {
+        let mut map = self.circuits.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry((target.channel.id.clone(), target.model.clone()))
+            .or_default()
+            .record_failure(now);
+    }
+
+    /// The circuit state of a target, for health views.
+    pub fn circuit_state(&self, channel: &str, model: &str) -> CircuitState {
+        let map = self.circuits.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(channel.to_string(), model.to_string()))
+            .map_or(CircuitState::Closed, |c| c.state())
+    }
+
+    /// Every model name a caller can ask for: explicit routes, plus the
+    /// models each passthrough channel lists upstream that match its globs
+    /// (cached for a minute; a channel that cannot be listed is left out).
+    pub async fn model_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.routes.keys().cloned().collect();
+        for (channel, globs) in &self.passthrough {
+            for m in self.upstream_models(channel).await {
+                if globs.is_match(&m) && !self.routes.contains_key(&m) {
+                    names.push(m);
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    async fn upstream_models(&self, channel: &Arc<Channel>) -> Vec<String> {
+        {
+            let lists = self.model_lists.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, list)) = lists.get(&channel.id) {
+                if at.elapsed() < MODEL_LIST_TTL {
+                    return list.clone();
+                }
+            }
+        }
+        let mut req = channel
+            .http
+            .get(format!("{}/models", channel.base_url))
+            .timeout(Duration::from_secs(5));
+        if let ResolvedSecret::Present(s) = channel.secret() {
+            use secrecy::ExposeSecret;
+            req = req.bearer_auth(s.expose_secret());
+        }
+        let list = match req.send().await {
+            Ok(resp) if resp.status().is_success() => resp
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|v| {
+                    v.get("data").and_then(|d| d.as_array()).map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|m| m.get("id").and_then(|i| i.as_str()))
+                            .map(str::to_string)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .unwrap_or_default(),
+            Ok(resp) => {
+                tracing::debug!(channel = %channel.id, status = %resp.status(), "model list refused");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::debug!(channel = %channel.id, error = %e.without_url(), "model list unavailable");
+                Vec::new()
+            }
+        };
+        let mut lists = self.model_lists.lock().unwrap_or_else(|p| p.into_inner());
+        lists.insert(channel.id.clone(), (Instant::now(), list.clone()));
+        list
+    }
+}

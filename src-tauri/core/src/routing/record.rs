@@ -1,0 +1,395 @@
+//! What happened to one request: every attempt, which target served it,
+//! its usage and timings. Built while the request runs and handed, once
+//! finished, to a [`Recorder`] — the structured log line, and the ledger.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::config::Bucket;
+use crate::ledger::Usage;
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// The upstream answered (for streams: the first token arrived).
+    Ok { status: u16 },
+    /// An HTTP error from the upstream.
+    Http { status: u16, class: &'static str },
+    /// No HTTP answer: timeout, refused, reset, cut, malformed.
+    Failed { class: &'static str },
+    /// Not attempted.
+    Skipped { reason: &'static str },
+}
+
+impl AttemptOutcome {
+    /// A short phrase for summaries: "503", "timeout (first_byte)", "skipped: circuit open".
+    pub fn short(&self) -> String {
+        match self {
+            AttemptOutcome::Ok { status } => format!("ok ({status})"),
+            AttemptOutcome::Http { status, .. } => status.to_string(),
+            AttemptOutcome::Failed { class } => class.replace('_', " "),
+            AttemptOutcome::Skipped { reason } => format!("skipped: {}", reason.replace('_', " ")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub channel: String,
+    pub upstream_model: String,
+    pub bucket: Bucket,
+    /// 0 for the primary, 1 for the first backup, …
+    pub target_index: usize,
+    pub outcome: AttemptOutcome,
+    /// Since the request began.
+    #[serde(serialize_with = "ms")]
+    pub started: Duration,
+    #[serde(serialize_with = "ms")]
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Ok,
+    Error,
+    ClientCancelled,
+    UpstreamCut,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Ok => "ok",
+            RequestStatus::Error => "error",
+            RequestStatus::ClientCancelled => "client_cancelled",
+            RequestStatus::UpstreamCut => "upstream_cut",
+        }
+    }
+}
+
+/// The target that produced the answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServedBy {
+    pub channel: String,
+    pub brand: String,
+    pub upstream_model: String,
+    pub bucket: Bucket,
+    pub target_index: usize,
+    /// Paid from a bucket other than the primary's (route allows it).
+    pub cross_bucket: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRecord {
+    pub request_id: String,
+    #[serde(serialize_with = "unix_ms")]
+    pub started_at: SystemTime,
+    pub key: Option<String>,
+    pub project: Option<String>,
+    pub requested_model: String,
+    pub route: String,
+    pub stream: bool,
+    pub attempts: Vec<AttemptRecord>,
+    pub served_by: Option<ServedBy>,
+    /// The model the upstream says answered.
+    pub answered_model: Option<String>,
+    pub usage: Option<Usage>,
+    pub usage_estimated: bool,
+    #[serde(serialize_with = "opt_ms")]
+    pub ttft: Option<Duration>,
+    #[serde(serialize_with = "ms")]
+    pub latency: Duration,
+    pub status: RequestStatus,
+    pub error: Option<String>,
+}
+
+impl RequestRecord {
+    pub fn new(request_id: String, requested_model: String, stream: bool) -> Self {
+        RequestRecord {
+            request_id,
+            started_at: SystemTime::now(),
+            key: None,
+            project: None,
+            route: requested_model.clone(),
+            requested_model,
+            stream,
+            attempts: Vec::new(),
+            served_by: None,
+            answered_model: None,
+            usage: None,
+            usage_estimated: false,
+            ttft: None,
+            latency: Duration::ZERO,
+            status: RequestStatus::Error,
+            error: None,
+        }
+    }
+
+    /// Attempts that reached (or tried to reach) an upstream.
+    pub fn attempts_made(&self) -> usize {
+        self.attempts
+            .iter()
+            .filter(|a| !matches!(a.outcome, AttemptOutcome::Skipped { .. }))
+            .count()
+    }
+
+    /// Retries: repeated attempts at the same target.
+    pub fn retries(&self) -> usize {
+        let mut n = 0;
+        let mut prev = None;
+        for a in self
+            .attempts
+            .iter()
+            .filter(|a| !matches!(a.outcome, AttemptOutcome::Skipped { .. }))
+        {
+            if prev == Some(a.target_index) {
+                n += 1;
+            }
+            prev = Some(a.target_index);
+        }
+        n
+    }
+
+    /// The route walked, in plain words: "primary relay/gpt-5.5 → 503 ×3 →
+    /// backup openai/gpt-5.5 → ok; paid from Credit".
+    pub fn route_walk(&self) -> String {
+        let mut out = String::new();
+        let mut i = 0;
+        while i < self.attempts.len() {
+            let a = &self.attempts[i];
+            let mut j = i + 1;
+            // Collapse repeated identical outcomes on the same target.
+            while j < self.attempts.len()
+                && self.attempts[j].target_index == a.target_index
+                && self.attempts[j].outcome.short() == a.outcome.short()
+            {
+                j += 1;
+            }
+            let role = if a.target_index == 0 {
+                "primary"
+            } else {
+                "backup"
+            };
+            if i == 0 || self.attempts[i - 1].target_index != a.target_index {
+                if !out.is_empty() {
+                    out.push_str(" → ");
+                }
+                let _ = write!(out, "{role} {}/{}", a.channel, a.upstream_model);
+            }
+            let _ = write!(out, " → {}", a.outcome.short());
+            if j - i > 1 {
+                let _ = write!(out, " ×{}", j - i);
+            }
+            i = j;
+        }
+        match (&self.served_by, self.status) {
+            (Some(s), _) => {
+                let _ = write!(out, "; paid from {}", s.bucket.title());
+                if s.cross_bucket {
+                    out.push_str(" (cross-bucket fallback)");
+                }
+            }
+            (None, _) if out.is_empty() => out.push_str("no target attempted"),
+            (None, _) => out.push_str("; nothing charged"),
+        }
+        out
+    }
+}
+
+/// Receives every finished request record.
+pub trait Recorder: Send + Sync {
+    fn record(&self, record: RequestRecord);
+}
+
+/// Writes one structured `tracing` line per request: no prompt, no answer,
+/// no secret — only what was routed where and how it went.
+pub struct LogRecorder;
+
+impl Recorder for LogRecorder {
+    fn record(&self, r: RequestRecord) {
+        let served = r.served_by.as_ref();
+        tracing::info!(
+            target: "switchyard::request",
+            request_id = %r.request_id,
+            key = r.key.as_deref().unwrap_or("-"),
+            model = %r.requested_model,
+            route = %r.route,
+            stream = r.stream,
+            status = r.status.as_str(),
+            channel = served.map_or("-", |s| s.channel.as_str()),
+            upstream_model = r.answered_model.as_deref().unwrap_or("-"),
+            bucket = served.map_or("-", |s| s.bucket.as_str()),
+            attempts = r.attempts_made(),
+            retries = r.retries(),
+            input_tokens = r.usage.map_or(0, |u| u.input + u.cached_input + u.cache_write),
+            output_tokens = r.usage.map_or(0, |u| u.output + u.reasoning),
+            usage_estimated = r.usage_estimated,
+            ttft_ms = r.ttft.map_or(-1, |d| d.as_millis() as i64),
+            latency_ms = r.latency.as_millis() as u64,
+            walk = %r.route_walk(),
+            attempt_chain = %serde_json::to_string(&r.attempts).unwrap_or_default(),
+            error = r.error.as_deref().unwrap_or(""),
+            "request finished"
+        );
+    }
+}
+
+/// Fans a record out to several recorders.
+pub struct Recorders(pub Vec<Arc<dyn Recorder>>);
+
+impl Recorder for Recorders {
+    fn record(&self, record: RequestRecord) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for r in rest {
+                r.record(record.clone());
+            }
+            last.record(record);
+        }
+    }
+}
+
+fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+fn opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_u64(d.as_millis() as u64),
+        None => s.serialize_none(),
+    }
+}
+
+fn unix_ms<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    let ms = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    s.serialize_u64(ms)
+}
+
+/// Owns a request's record while the request runs and makes sure it reaches
+/// the recorder exactly once — also when the client goes away and the
+/// request's future is dropped mid-flight (recorded as `client_cancelled`).
+pub struct RecordGuard {
+    rec: Option<RequestRecord>,
+    recorder: Arc<dyn Recorder>,
+    started: std::time::Instant,
+    prompt_chars: usize,
+    output_chars: usize,
+}
+
+impl RecordGuard {
+    pub fn new(rec: RequestRecord, recorder: Arc<dyn Recorder>, prompt_chars: usize) -> Self {
+        RecordGuard {
+            rec: Some(rec),
+            recorder,
+            started: std::time::Instant::now(),
+            prompt_chars,
+            output_chars: 0,
+        }
+    }
+
+    /// When the request began.
+    pub fn started(&self) -> std::time::Instant {
+        self.started
+    }
+
+    /// The record being built. Present until [`RecordGuard::finish`].
+    pub fn rec(&mut self) -> &mut RequestRecord {
+        // Only `finish` and `drop` take the record, and both consume the guard.
+        self.rec
+            .get_or_insert_with(|| RequestRecord::new(String::new(), String::new(), false))
+    }
+
+    /// Characters of answer produced so far, for estimating usage.
+    pub fn set_output_chars(&mut self, n: usize) {
+        self.output_chars = n;
+    }
+
+    pub fn finish(mut self, status: RequestStatus, error: Option<String>) {
+        self.complete(status, error);
+    }
+
+    fn complete(&mut self, status: RequestStatus, error: Option<String>) {
+        let Some(mut rec) = self.rec.take() else {
+            return;
+        };
+        rec.status = status;
+        if error.is_some() {
+            rec.error = error;
+        }
+        rec.latency = self.started.elapsed();
+        // Whatever an upstream produced is billed; when it reported no usage
+        // (a cut, a cancel, a provider that sends none) estimate it.
+        if rec.usage.is_none() && rec.served_by.is_some() {
+            rec.usage = Some(Usage::estimate(self.prompt_chars, self.output_chars));
+            rec.usage_estimated = true;
+        }
+        self.recorder.record(rec);
+    }
+}
+
+impl Drop for RecordGuard {
+    fn drop(&mut self) {
+        if self.rec.is_some() {
+            let error =
+                Some("the client closed the connection before the answer was complete".into());
+            self.complete(RequestStatus::ClientCancelled, error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(target_index: usize, channel: &str, outcome: AttemptOutcome) -> AttemptRecord {
+        AttemptRecord {
+            channel: channel.into(),
+            upstream_model: "gpt-5.5".into(),
+            bucket: if target_index == 0 {
+                Bucket::Wallet
+            } else {
+                Bucket::Credit
+            },
+            target_index,
+            outcome,
+            started: Duration::ZERO,
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn route_walk_reads_as_plain_words() {
+        let mut r = RequestRecord::new("r1".into(), "gpt-5.5".into(), false);
+        let e503 = AttemptOutcome::Http {
+            status: 503,
+            class: "server_error",
+        };
+        r.attempts = vec![
+            attempt(0, "relay", e503.clone()),
+            attempt(0, "relay", e503.clone()),
+            attempt(0, "relay", e503),
+            attempt(1, "openai", AttemptOutcome::Ok { status: 200 }),
+        ];
+        r.served_by = Some(ServedBy {
+            channel: "openai".into(),
+            brand: "OpenAI".into(),
+            upstream_model: "gpt-5.5".into(),
+            bucket: Bucket::Credit,
+            target_index: 1,
+            cross_bucket: false,
+        });
+        r.status = RequestStatus::Ok;
+        assert_eq!(
+            r.route_walk(),
+            "primary relay/gpt-5.5 → 503 ×3 → backup openai/gpt-5.5 → ok (200); paid from Credit"
+        );
+        assert_eq!(r.retries(), 2);
+        assert_eq!(r.attempts_made(), 4);
+    }
+}

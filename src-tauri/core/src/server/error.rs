@@ -1,0 +1,209 @@
+//! The one error type of the loopback API.
+//!
+//! Every refusal a client can get — bad input, a bad key, an unknown model,
+//! every target failing — is a [`GatewayError`], which knows its HTTP status
+//! and renders itself in the caller's API format. Handlers never build error
+//! bodies by hand, and messages never carry secrets or internal detail.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("We could not parse the JSON body of your request: {0}")]
+    BadJson(String),
+    #[error(
+        "Missing API key. Send a Switchyard gateway key as `Authorization: Bearer sy-...` or \
+         `x-api-key`; create one with `switchyard key create NAME`."
+    )]
+    MissingKey,
+    #[error(
+        "Incorrect API key provided. Switchyard gateway keys start with `sy-`; list yours with \
+         `switchyard key list` or create one with `switchyard key create NAME`."
+    )]
+    InvalidKey,
+    #[error("The key `{key}` is not allowed to use model `{model}` (allowed: {allowed}).")]
+    ModelNotAllowed {
+        key: String,
+        model: String,
+        allowed: String,
+    },
+    #[error(
+        "The key `{key}` may only spend from {allowed}, and no target of model `{model}` is paid \
+         from that bucket."
+    )]
+    BucketNotAllowed {
+        key: String,
+        model: String,
+        allowed: String,
+    },
+    #[error(
+        "The model `{0}` does not exist on this gateway. GET /v1/models lists the models your \
+         key can use; routes are configured in switchyard.toml."
+    )]
+    UnknownModel(String),
+    #[error("Request body is larger than the {limit}-byte limit (server.max_body_bytes).")]
+    BodyTooLarge { limit: usize },
+    /// An upstream refused the request for a reason that is the request's
+    /// own (an ordinary 4xx): relayed with its status and meaning unchanged.
+    #[error("upstream answered {status}")]
+    Upstream { status: StatusCode, body: Bytes },
+    /// Every target was tried (or skipped) and none answered.
+    #[error("{summary}")]
+    AllTargetsFailed { status: StatusCode, summary: String },
+    #[error("Internal error in the gateway (request id {0}); see the Switchyard log.")]
+    Internal(String),
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::BadRequest(_) | GatewayError::BadJson(_) => StatusCode::BAD_REQUEST,
+            GatewayError::MissingKey | GatewayError::InvalidKey => StatusCode::UNAUTHORIZED,
+            GatewayError::ModelNotAllowed { .. } | GatewayError::BucketNotAllowed { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            GatewayError::UnknownModel(_) => StatusCode::NOT_FOUND,
+            GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::Upstream { status, .. } => *status,
+            GatewayError::AllTargetsFailed { status, .. } => *status,
+            GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// OpenAI's `error.type`.
+    fn openai_type(&self) -> &'static str {
+        match self {
+            GatewayError::BadRequest(_)
+            | GatewayError::BadJson(_)
+            | GatewayError::MissingKey
+            | GatewayError::InvalidKey
+            | GatewayError::UnknownModel(_)
+            | GatewayError::BodyTooLarge { .. }
+            | GatewayError::Upstream { .. } => "invalid_request_error",
+            GatewayError::ModelNotAllowed { .. } | GatewayError::BucketNotAllowed { .. } => {
+                "permission_error"
+            }
+            GatewayError::AllTargetsFailed { .. } => "upstream_error",
+            GatewayError::Internal(_) => "server_error",
+        }
+    }
+
+    /// OpenAI's `error.code`.
+    fn code(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::BadJson(_) => Some("invalid_json"),
+            GatewayError::MissingKey => Some("missing_api_key"),
+            GatewayError::InvalidKey => Some("invalid_api_key"),
+            GatewayError::ModelNotAllowed { .. } => Some("model_not_allowed"),
+            GatewayError::BucketNotAllowed { .. } => Some("bucket_not_allowed"),
+            GatewayError::UnknownModel(_) => Some("model_not_found"),
+            GatewayError::BodyTooLarge { .. } => Some("request_too_large"),
+            GatewayError::AllTargetsFailed { status, .. } => Some(match status.as_u16() {
+                504 => "upstream_timeout",
+                503 => "upstream_unavailable",
+                _ => "upstream_failed",
+            }),
+            _ => None,
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::UnknownModel(_)
+            | GatewayError::ModelNotAllowed { .. }
+            | GatewayError::BucketNotAllowed { .. } => Some("model"),
+            _ => None,
+        }
+    }
+
+    /// The OpenAI-format JSON body of this error.
+    pub fn openai_body(&self) -> Bytes {
+        if let GatewayError::Upstream { body, .. } = self {
+            return openai_error_passthrough(body);
+        }
+        let body = json!({
+            "error": {
+                "message": self.to_string(),
+                "type": self.openai_type(),
+                "param": self.param(),
+                "code": self.code(),
+            }
+        });
+        Bytes::from(body.to_string())
+    }
+}
+
+/// An upstream 4xx body, kept as is when it already is an OpenAI error
+/// object, otherwise wrapped in one (trimmed, never raw HTML pages).
+fn openai_error_passthrough(body: &Bytes) -> Bytes {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        if v.get("error").is_some_and(|e| e.is_object()) {
+            return body.clone();
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let mut message: String = text.trim().chars().take(500).collect();
+    if message.is_empty() {
+        message = "The upstream provider refused the request without a message.".into();
+    }
+    Bytes::from(
+        json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": null}})
+            .to_string(),
+    )
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status(), self.openai_body()).into_response();
+        resp.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(e: &GatewayError) -> serde_json::Value {
+        serde_json::from_slice(&e.openai_body()).expect("valid json")
+    }
+
+    #[test]
+    fn unknown_model_is_404_in_openai_shape_with_a_way_forward() {
+        let e = GatewayError::UnknownModel("gpt-9".into());
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
+        let b = body(&e);
+        assert_eq!(b["error"]["code"], "model_not_found");
+        assert_eq!(b["error"]["type"], "invalid_request_error");
+        assert!(b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("GET /v1/models")));
+    }
+
+    #[test]
+    fn upstream_openai_error_passes_through_unchanged() {
+        let raw = Bytes::from_static(br#"{"error":{"message":"bad","type":"invalid_request_error","param":null,"code":"content_policy_violation"}}"#);
+        let e = GatewayError::Upstream {
+            status: StatusCode::BAD_REQUEST,
+            body: raw.clone(),
+        };
+        assert_eq!(e.openai_body(), raw);
+    }
+
+    #[test]
+    fn upstream_non_json_error_is_wrapped() {
+        let e = GatewayError::Upstream {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: Bytes::from_static(b"nope"),
+        };
+        assert_eq!(body(&e)["error"]["message"], "nope");
+    }
+}
