@@ -43,7 +43,11 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway on the loopback port (writes a starter config on first run)
-    Serve,
+    Serve {
+        /// Listen here instead of the config's server.listen (e.g. 127.0.0.1:0 for any free port)
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Gateway keys for local tools
     Key {
         #[command(subcommand)]
@@ -107,7 +111,7 @@ pub fn main() -> ExitCode {
 /// Entry point of a binary for which no subcommand means `serve`.
 pub fn main_defaulting_to_serve() -> ExitCode {
     let mut cli = Cli::parse();
-    cli.command.get_or_insert(Command::Serve);
+    cli.command.get_or_insert(Command::Serve { listen: None });
     finish(run(cli))
 }
 
@@ -129,7 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     };
     match command {
-        Command::Serve => serve(&paths),
+        Command::Serve { listen } => serve(&paths, listen.as_deref()),
         Command::Key { command } => key(&paths, command),
         Command::Secret { command } => secret(&paths, command),
         Command::Config {
@@ -147,9 +151,14 @@ fn init_tracing() {
         .try_init();
 }
 
-fn serve(paths: &Paths) -> anyhow::Result<()> {
+fn serve(paths: &Paths, listen: Option<&str>) -> anyhow::Result<()> {
     init_tracing();
-    let (config, created) = Config::load_or_create(&paths.config)?;
+    let (mut config, created) = Config::load_or_create(&paths.config)?;
+    if let Some(addr) = listen {
+        config
+            .set_listen(addr)
+            .map_err(|e| anyhow::anyhow!("--listen: {e}"))?;
+    }
     if created {
         eprintln!(
             "Wrote a starter config to {} — add your channels and routes there.",

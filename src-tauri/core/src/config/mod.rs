@@ -393,6 +393,18 @@ impl Config {
         self.channels.iter().find(|c| c.id.get_ref() == id)
     }
 
+    /// Replaces the listen address, under the same loopback rule as the file.
+    pub fn set_listen(&mut self, addr: &str) -> Result<(), String> {
+        let parsed = parse_listen(addr)?;
+        if !parsed.ip().is_loopback() && !self.server.allow_remote {
+            return Err(format!(
+                "{parsed} is not a loopback address; set `allow_remote = true` in [server] to allow it"
+            ));
+        }
+        self.server.listen = Spanned::new(0..0, addr.to_string());
+        Ok(())
+    }
+
     /// The socket address to listen on (validated loopback unless allowed).
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
         parse_listen(self.server.listen.get_ref())

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use subtle::ConstantTimeEq;
@@ -14,14 +14,10 @@ use crate::ledger::db;
 
 /// How often a running server re-reads keys (so revocations apply).
 const POLL: Duration = Duration::from_secs(1);
-/// A miss re-reads at most this often, so a flood of bad keys cannot turn
-/// into a flood of database reads.
-const MISS_RELOAD_GAP: Duration = Duration::from_millis(250);
 
 pub struct KeyCache {
     keys: RwLock<Arc<Vec<Arc<GatewayKey>>>>,
     conn: Mutex<Connection>,
-    last_reload: Mutex<Instant>,
     last_data_version: Mutex<i64>,
 }
 
@@ -32,7 +28,6 @@ impl KeyCache {
         let cache = Arc::new(KeyCache {
             keys: RwLock::new(Arc::new(Vec::new())),
             conn: Mutex::new(conn),
-            last_reload: Mutex::new(Instant::now()),
             last_data_version: Mutex::new(-1),
         });
         cache.reload()?;
@@ -40,6 +35,8 @@ impl KeyCache {
     }
 
     /// Re-reads active keys when the database changed since the last read.
+    /// Checking costs one `PRAGMA data_version` on an open connection, so a
+    /// miss can afford it: a key made by the CLI a moment ago works at once.
     fn reload(&self) -> Result<(), db::DbError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let version: i64 = conn.pragma_query_value(None, "data_version", |r| r.get(0))?;
@@ -56,7 +53,6 @@ impl KeyCache {
             *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(active);
             *last = version;
         }
-        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         Ok(())
     }
 
@@ -103,18 +99,9 @@ impl KeyCache {
         if let Some(k) = self.find(&hash) {
             return Some(k);
         }
-        // A key created a moment ago by the CLI: look again, rate-limited.
-        let stale = self
-            .last_reload
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .elapsed()
-            >= MISS_RELOAD_GAP;
-        if stale {
-            self.reload_async().await;
-            return self.find(&hash);
-        }
-        None
+        // Perhaps a key created a moment ago by the CLI: look again.
+        self.reload_async().await;
+        self.find(&hash)
     }
 
     /// Active keys, for `/v1/models` and the management views.
@@ -136,7 +123,6 @@ mod tests {
         let cache = KeyCache::open(path).expect("cache");
         assert!(cache.authenticate("sy-nothing").await.is_none());
 
-        tokio::time::sleep(MISS_RELOAD_GAP).await;
         let (_, plain) = create(
             &writer,
             &NewKey {

@@ -1,0 +1,291 @@
+//! `spawn_app()`: a real gateway on port 0 with a temp data dir, an
+//! in-memory secret store and a recorder the test can read.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use switchyard::app::{self, AppOptions, Server};
+use switchyard::config::{Bucket, Config};
+use switchyard::keys::{self, NewKey};
+use switchyard::ledger::db;
+use switchyard::routing::{Recorder, RequestRecord};
+use switchyard::secrets::{MemoryStore, SecretStore};
+use tempfile::TempDir;
+use tokio::sync::Notify;
+
+use crate::mock::MockUpstream;
+
+static TRACING: Once = Once::new();
+
+/// Quiet unless TEST_LOG is set.
+fn init_tracing() {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    "debug,hyper=info,reqwest=info",
+                ))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+#[derive(Default)]
+pub struct Capture {
+    records: Mutex<Vec<RequestRecord>>,
+    notify: Notify,
+}
+
+impl Recorder for Capture {
+    fn record(&self, record: RequestRecord) {
+        self.records.lock().expect("lock").push(record);
+        self.notify.notify_waiters();
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// A key that may use every model and bucket.
+    pub key: String,
+    pub http: reqwest::Client,
+    pub capture: Arc<Capture>,
+    pub dir: TempDir,
+    server: Option<Server>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        app::db_path(self.dir.path())
+    }
+
+    pub async fn chat(&self, body: Value) -> reqwest::Response {
+        self.chat_as(&self.key, body).await
+    }
+
+    pub async fn chat_as(&self, key: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .expect("gateway reachable")
+    }
+
+    pub fn create_key(&self, name: &str, models: &[&str], buckets: &[Bucket]) -> String {
+        let conn = db::open(&self.db_path()).expect("db");
+        keys::create(
+            &conn,
+            &NewKey {
+                name: name.into(),
+                models: models.iter().map(|s| s.to_string()).collect(),
+                buckets: buckets.to_vec(),
+                project: Some("tests".into()),
+            },
+        )
+        .expect("create key")
+        .1
+    }
+
+    /// Waits until `n` requests have been recorded and returns them all.
+    pub async fn records(&self, n: usize) -> Vec<RequestRecord> {
+        let wait = async {
+            loop {
+                let notified = self.capture.notify.notified();
+                {
+                    let recs = self.capture.records.lock().expect("lock");
+                    if recs.len() >= n {
+                        return recs.clone();
+                    }
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(15), wait)
+            .await
+            .expect("request records arrive")
+    }
+
+    /// The single record of a test that made one request.
+    pub async fn only_record(&self) -> RequestRecord {
+        let recs = self.records(1).await;
+        assert_eq!(recs.len(), 1, "exactly one record per request");
+        recs[0].clone()
+    }
+
+    pub fn state(&self) -> std::sync::Arc<switchyard::server::AppState> {
+        std::sync::Arc::clone(&self.server.as_ref().expect("running").state)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// Starts a gateway whose config is `[server] listen = "127.0.0.1:0"`
+/// followed by `config`.
+pub async fn spawn_app(config: &str) -> TestApp {
+    spawn_app_with(
+        &format!("[server]\nlisten = \"127.0.0.1:0\"\n\n{config}"),
+        &[],
+    )
+    .await
+}
+
+/// Starts a gateway with a whole config text and secrets in the store.
+pub async fn spawn_app_with(config: &str, secrets: &[(&str, &str)]) -> TestApp {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config::parse(config, Path::new("test.toml")).expect("test config is valid");
+    let store = Arc::new(MemoryStore::new());
+    for (channel, secret) in secrets {
+        store.set(channel, secret).expect("store secret");
+    }
+    let conn = db::open(&app::db_path(dir.path())).expect("db");
+    let (_, key) = keys::create(
+        &conn,
+        &NewKey {
+            name: "all".into(),
+            project: Some("tests".into()),
+            ..Default::default()
+        },
+    )
+    .expect("key");
+    drop(conn);
+    let capture = Arc::new(Capture::default());
+    let server = app::start(AppOptions {
+        config,
+        data_dir: dir.path().to_path_buf(),
+        secrets: Arc::clone(&store) as Arc<dyn SecretStore>,
+        recorders: vec![Arc::clone(&capture) as Arc<dyn Recorder>],
+    })
+    .await
+    .expect("gateway starts");
+    TestApp {
+        addr: server.addr,
+        key,
+        http: reqwest::Client::new(),
+        capture,
+        dir,
+        server: Some(server),
+    }
+}
+
+/// Channels `primary` and `backup` (both credit, no secret) and a route
+/// `gpt-test` → primary `up-a`, backup `up-b`; `extra` is appended to the
+/// route table, and `channel_extra` to both channels.
+pub fn two_targets(primary: &MockUpstream, backup: &MockUpstream, route_extra: &str) -> String {
+    format!(
+        r#"
+[[channels]]
+id = "primary"
+type = "openai-compatible"
+base_url = "{}"
+bucket = "credit"
+secret = "none"
+
+[[channels]]
+id = "backup"
+type = "openai-compatible"
+base_url = "{}"
+bucket = "credit"
+secret = "none"
+
+[[routes]]
+model = "gpt-test"
+targets = [{{ channel = "primary", model = "up-a" }}, {{ channel = "backup", model = "up-b" }}]
+{route_extra}
+"#,
+        primary.url(),
+        backup.url()
+    )
+}
+
+/// A route `gpt-test` → a single target `up-a` on `mock`.
+pub fn one_target(mock: &MockUpstream, route_extra: &str) -> String {
+    format!(
+        r#"
+[[channels]]
+id = "only"
+type = "openai-compatible"
+base_url = "{}"
+bucket = "credit"
+secret = "none"
+
+[[routes]]
+model = "gpt-test"
+targets = [{{ channel = "only", model = "up-a" }}]
+{route_extra}
+"#,
+        mock.url()
+    )
+}
+
+pub fn chat_body(stream: bool) -> Value {
+    json!({
+        "model": "gpt-test",
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "stream": stream
+    })
+}
+
+pub fn header<'a>(resp: &'a reqwest::Response, name: &str) -> &'a str {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// A parsed client-side SSE stream.
+pub struct ClientStream {
+    /// JSON payloads of `data:` events, `[DONE]` excluded.
+    pub events: Vec<Value>,
+    pub done: bool,
+}
+
+impl ClientStream {
+    pub fn text(&self) -> String {
+        self.events
+            .iter()
+            .filter_map(|e| {
+                e.pointer("/choices/0/delta/content")
+                    .and_then(|c| c.as_str())
+            })
+            .collect()
+    }
+
+    pub fn error(&self) -> Option<&Value> {
+        self.events.iter().find_map(|e| e.get("error"))
+    }
+}
+
+pub async fn read_stream(resp: reqwest::Response) -> ClientStream {
+    let text = tokio::time::timeout(Duration::from_secs(30), resp.text())
+        .await
+        .expect("stream ends")
+        .expect("stream body");
+    let mut events = Vec::new();
+    let mut done = false;
+    for block in text.split("\n\n") {
+        let Some(data) = block.trim().strip_prefix("data: ") else {
+            continue;
+        };
+        assert!(!done, "nothing may follow [DONE]: {text}");
+        if data == "[DONE]" {
+            done = true;
+        } else {
+            events.push(serde_json::from_str(data).expect("every forwarded event is JSON"));
+        }
+    }
+    ClientStream { events, done }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real gateway on a socket against mock upstreams.
+
+mod api;
+mod cli;
+mod failover;
+mod helpers;
+mod mock;
+mod streaming;
