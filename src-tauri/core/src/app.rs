@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::keys::KeyCache;
 use crate::ledger::db::DbError;
+use crate::ledger::Ledger;
 use crate::routing::record::Recorders;
 use crate::routing::{BuildError, Gateway, LogRecorder, Recorder};
 use crate::secrets::SecretStore;
@@ -133,6 +134,11 @@ pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
         );
     }
     let db = crate::app::db_path(&opts.data_dir);
+    let ledger_db = db.clone();
+    let buckets = opts.config.buckets.clone();
+    let ledger = tokio::task::spawn_blocking(move || Ledger::open(&ledger_db, buckets))
+        .await
+        .map_err(|e| AppError::Join(e.to_string()))??;
     let keys = tokio::task::spawn_blocking(move || KeyCache::open(db))
         .await
         .map_err(|e| AppError::Join(e.to_string()))??;
@@ -144,11 +150,15 @@ pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
         .await
         .map_err(|e| AppError::Join(e.to_string()))??;
 
-    let mut recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
+    let mut recorders: Vec<Arc<dyn Recorder>> = vec![
+        Arc::clone(&ledger) as Arc<dyn Recorder>,
+        Arc::new(LogRecorder),
+    ];
     recorders.extend(opts.recorders);
     let state = Arc::new(AppState {
         gateway: Arc::new(gateway),
         keys,
+        ledger,
         recorder: Arc::new(Recorders(recorders)),
     });
 
@@ -160,12 +170,16 @@ pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
         .map_err(|source| AppError::Bind { addr, source })?;
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(Arc::clone(&state));
+    let ledger = Arc::clone(&state.ledger);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = rx.await;
             })
-            .await
+            .await;
+        // Every request has finished: commit the last receipts.
+        let _ = tokio::task::spawn_blocking(move || ledger.flush()).await;
+        served
     });
     Ok(Server {
         addr,

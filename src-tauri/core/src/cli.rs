@@ -11,10 +11,16 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
+use std::collections::BTreeMap;
+
 use crate::app::{self, AppOptions, Paths};
 use crate::config::{Bucket, Config, SecretRef};
 use crate::keys::{self, NewKey};
-use crate::ledger::db;
+use crate::ledger::catalog::Catalog;
+use crate::ledger::money::{format_amount, format_micro, parse_amount};
+use crate::ledger::pricing::effective_price;
+use crate::ledger::spend::{self, Dim};
+use crate::ledger::{db, receipts, store};
 use crate::secrets::{KeyringStore, SecretStore};
 
 #[derive(Debug, Parser)]
@@ -63,6 +69,47 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Add money to a bucket's balance
+    Topup {
+        /// credit or wallet
+        bucket: Bucket,
+        /// In the bucket's currency, e.g. 20 or 12.50
+        #[arg(allow_negative_numbers = true)]
+        amount: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Where the money went, per bucket, offline
+    Spend {
+        /// How far back: 90m, 24h, 7d, 2w [default: 7d]
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        since: Option<String>,
+        /// First day, YYYY-MM-DD (local)
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (local, inclusive) [default: today]
+        #[arg(long)]
+        to: Option<String>,
+        /// model, channel, brand, key, project, bucket, day or source
+        #[arg(long, default_value = "model")]
+        by: Dim,
+        /// Print CSV instead of a table
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Recent receipts with the route each request walked
+    Receipts {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        /// One receipt, in full
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// The effective price of every route target
+    Prices,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +127,12 @@ pub enum KeyCommand {
         /// Project label the key's spend is reported under
         #[arg(long, value_name = "P")]
         project: Option<String>,
+        /// Daily spending limit: AMOUNT for each bucket (in its currency), or BUCKET=AMOUNT (repeatable)
+        #[arg(long, value_name = "AMOUNT|BUCKET=AMOUNT")]
+        daily_budget: Vec<String>,
+        /// Monthly spending limit, as --daily-budget
+        #[arg(long, value_name = "AMOUNT|BUCKET=AMOUNT")]
+        monthly_budget: Vec<String>,
     },
     /// List keys (never their secrets)
     List,
@@ -139,7 +192,491 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Check,
         } => config_check(&paths),
+        Command::Topup {
+            bucket,
+            amount,
+            note,
+        } => topup(&paths, bucket, &amount, note.as_deref()),
+        Command::Spend {
+            since,
+            from,
+            to,
+            by,
+            csv,
+        } => spend_report(
+            &paths,
+            since.as_deref(),
+            from.as_deref(),
+            to.as_deref(),
+            by,
+            csv,
+        ),
+        Command::Receipts { limit, json, id } => receipts_cmd(&paths, limit, json, id.as_deref()),
+        Command::Prices => prices(&paths),
     }
+}
+
+/// `5` (each bucket) or `wallet=30`, repeatable.
+fn parse_budgets(values: &[String]) -> anyhow::Result<BTreeMap<Bucket, i64>> {
+    let mut out = BTreeMap::new();
+    for v in values {
+        match v.split_once('=') {
+            Some((b, amount)) => {
+                let bucket: Bucket = b.parse().map_err(anyhow::Error::msg)?;
+                out.insert(bucket, parse_amount(amount)?);
+            }
+            None => {
+                let amount = parse_amount(v)?;
+                for b in Bucket::ALL {
+                    out.insert(b, amount);
+                }
+            }
+        }
+    }
+    if out.values().any(|v| *v <= 0) {
+        bail!("budgets must be greater than zero");
+    }
+    Ok(out)
+}
+
+/// The config when there is one; defaults otherwise (commands that only
+/// read the ledger work before the first `serve`).
+fn config_or_default(paths: &Paths) -> anyhow::Result<Config> {
+    if paths.config.exists() {
+        Ok(Config::load(&paths.config)?)
+    } else {
+        Ok(Config::default())
+    }
+}
+
+fn topup(paths: &Paths, bucket: Bucket, amount: &str, note: Option<&str>) -> anyhow::Result<()> {
+    let amount = parse_amount(amount)?;
+    if amount <= 0 {
+        bail!("a top-up must be a positive amount");
+    }
+    let config = config_or_default(paths)?;
+    let mut conn = db::open(&paths.db())?;
+    let after = store::topup(&mut conn, &config.buckets, bucket, amount, note)?;
+    let currency = config.buckets.currency(bucket);
+    println!(
+        "Topped up {} by {}; balance now {}.",
+        bucket.title(),
+        format_amount(amount, currency),
+        format_amount(after, currency)
+    );
+    Ok(())
+}
+
+fn parse_day(s: &str) -> anyhow::Result<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("`{s}` is not a date like 2026-11-21"))
+}
+
+fn spend_report(
+    paths: &Paths,
+    since: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    by: Dim,
+    csv: bool,
+) -> anyhow::Result<()> {
+    let now = chrono::Local::now();
+    let (from_ms, to_ms) = if from.is_some() || to.is_some() {
+        let to_day = to.map(parse_day).transpose()?.unwrap_or(now.date_naive());
+        let from_day = from.map(parse_day).transpose()?.unwrap_or(to_day);
+        if from_day > to_day {
+            bail!("--from {from_day} is after --to {to_day}");
+        }
+        let end = to_day.succ_opt().unwrap_or(to_day);
+        (
+            store::local_midnight_ms(from_day),
+            store::local_midnight_ms(end),
+        )
+    } else {
+        let span = spend::parse_since(since.unwrap_or("7d")).map_err(anyhow::Error::msg)?;
+        (now.timestamp_millis() - span, now.timestamp_millis() + 1)
+    };
+    let conn = db::open(&paths.db())?;
+    let rows = spend::spend(&conn, from_ms, to_ms, by)?;
+    let pct = |n: i64, d: i64| {
+        if d == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", n as f64 * 100.0 / d as f64)
+        }
+    };
+    let bucket_name = |b: &str| {
+        if b.is_empty() {
+            "(none)".to_string()
+        } else {
+            b.to_string()
+        }
+    };
+    if csv {
+        println!(
+            "{},bucket,currency,requests,input_tokens,output_tokens,cost,fallbacks,errors,unpriced",
+            by.title().to_lowercase()
+        );
+        for r in &rows {
+            println!(
+                "{},{},{},{},{},{},{},{},{},{}",
+                csv_field(&r.group),
+                r.bucket,
+                r.currency,
+                r.requests,
+                r.input_tokens,
+                r.output_tokens,
+                format_micro(r.cost),
+                r.fallbacks,
+                r.errors,
+                r.unpriced
+            );
+        }
+        return Ok(());
+    }
+    let fmt_time = |ms: i64| {
+        chrono::TimeZone::timestamp_millis_opt(&chrono::Local, ms)
+            .single()
+            .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M").to_string())
+    };
+    println!(
+        "Spend from {} to {} (local time), by {}",
+        fmt_time(from_ms),
+        fmt_time(to_ms),
+        by.title().to_lowercase()
+    );
+    let balances = store_balances(&conn)?;
+    println!("Balances: {}", balances.join(" · "));
+    println!();
+    if rows.is_empty() {
+        println!("No requests in this period.");
+        return Ok(());
+    }
+    let table: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            [
+                if r.group.is_empty() {
+                    "-".into()
+                } else {
+                    r.group.clone()
+                },
+                bucket_name(&r.bucket),
+                r.requests.to_string(),
+                r.input_tokens.to_string(),
+                r.output_tokens.to_string(),
+                if r.currency.is_empty() {
+                    if r.unpriced > 0 {
+                        "unpriced".into()
+                    } else {
+                        "-".into()
+                    }
+                } else {
+                    format_amount(r.cost, &r.currency)
+                        + if r.unpriced > 0 { " + unpriced" } else { "" }
+                },
+                pct(r.fallbacks, r.requests),
+                pct(r.errors, r.requests),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            by.title(),
+            "BUCKET",
+            "REQUESTS",
+            "INPUT TOK",
+            "OUTPUT TOK",
+            "COST",
+            "FALLBACK",
+            "ERRORS",
+        ],
+        &table,
+    );
+    println!();
+    for t in spend::totals(&rows) {
+        let cost = if t.currency.is_empty() {
+            "nothing charged".to_string()
+        } else {
+            format_amount(t.cost, &t.currency)
+        };
+        println!(
+            "{}: {} over {} request(s); fallback rate {}, error rate {}{}",
+            if t.bucket.is_empty() {
+                "Not charged to a bucket".to_string()
+            } else {
+                format!("Total {}", t.bucket)
+            },
+            cost,
+            t.requests,
+            pct(t.fallbacks, t.requests),
+            pct(t.errors, t.requests),
+            if t.unpriced > 0 {
+                format!("; {} unpriced (cost unknown)", t.unpriced)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn store_balances(conn: &rusqlite::Connection) -> anyhow::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT bucket, balance, currency FROM balances ORDER BY bucket")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (b, v, c) = row?;
+        let title = b
+            .parse::<Bucket>()
+            .map_or(b.clone(), |b| b.title().to_string());
+        out.push(format!("{title} {}", format_amount(v, &c)));
+    }
+    if out.is_empty() {
+        out.push("no money movements yet".into());
+    }
+    Ok(out)
+}
+
+fn receipts_cmd(paths: &Paths, limit: usize, json: bool, id: Option<&str>) -> anyhow::Result<()> {
+    let conn = db::open(&paths.db())?;
+    if let Some(id) = id {
+        let Some(r) = receipts::by_id(&conn, id)? else {
+            bail!("no receipt with id `{id}`");
+        };
+        if json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            return Ok(());
+        }
+        print_receipt(&r);
+        return Ok(());
+    }
+    let list = receipts::recent(&conn, limit)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("No receipts yet.");
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = list
+        .iter()
+        .map(|r| {
+            [
+                fmt_ms(r.started_at),
+                r.requested_model.clone(),
+                r.status.clone(),
+                format!(
+                    "{}/{}",
+                    r.usage.input + r.usage.cached_input + r.usage.cache_write,
+                    r.usage.output + r.usage.reasoning
+                ) + if r.usage_estimated { "~" } else { "" },
+                cost_text(r),
+                r.walk.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["TIME", "MODEL", "STATUS", "TOKENS IN/OUT", "COST", "ROUTE"],
+        &rows,
+    );
+    Ok(())
+}
+
+fn fmt_ms(ms: i64) -> String {
+    chrono::TimeZone::timestamp_millis_opt(&chrono::Local, ms)
+        .single()
+        .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
+fn cost_text(r: &receipts::Receipt) -> String {
+    match (&r.currency, r.unpriced()) {
+        (_, true) => "unpriced".into(),
+        (Some(c), _) => format_amount(r.cost, c),
+        (None, _) => "-".into(),
+    }
+}
+
+fn print_receipt(r: &receipts::Receipt) {
+    let line = |k: &str, v: String| println!("{k:<14} {v}");
+    line("Receipt", r.id.clone());
+    line("Started", fmt_ms(r.started_at));
+    line(
+        "Status",
+        r.status.clone()
+            + &r.error
+                .as_ref()
+                .map(|e| format!(" — {e}"))
+                .unwrap_or_default(),
+    );
+    line(
+        "Key",
+        format!(
+            "{} (project {})",
+            r.key_name.as_deref().unwrap_or("-"),
+            r.project.as_deref().unwrap_or("-")
+        ),
+    );
+    line(
+        "Model",
+        format!("{} via route {}", r.requested_model, r.route),
+    );
+    line(
+        "Answered by",
+        format!(
+            "{} on {} ({})",
+            r.upstream_model.as_deref().unwrap_or("-"),
+            r.channel.as_deref().unwrap_or("-"),
+            r.brand.as_deref().unwrap_or("-")
+        ),
+    );
+    line("Route walked", r.walk.clone());
+    let u = r.usage;
+    line(
+        "Tokens",
+        format!(
+            "input {} · cached {} · cache write {} · output {} · reasoning {}{}",
+            u.input,
+            u.cached_input,
+            u.cache_write,
+            u.output,
+            u.reasoning,
+            if r.usage_estimated {
+                " (estimated)"
+            } else {
+                ""
+            }
+        ),
+    );
+    if let (Some(p), Some(c)) = (r.price, &r.currency) {
+        line(
+            "Prices / 1M",
+            format!(
+                "input {} · cached {} · cache write {} · output {} · reasoning {} {c} ({})",
+                format_micro(p.input),
+                format_micro(p.cached_input),
+                format_micro(p.cache_write),
+                format_micro(p.output),
+                format_micro(p.reasoning),
+                r.price_source.as_deref().unwrap_or("-")
+            ),
+        );
+    }
+    line("Cost", cost_text(r));
+    line(
+        "Paid from",
+        match r.bucket.as_deref().and_then(|b| b.parse::<Bucket>().ok()) {
+            Some(b) if r.cross_bucket_fallback => {
+                format!("{} (cross-bucket fallback allowed by the route)", b.title())
+            }
+            Some(b) => format!(
+                "{} (the bucket of channel {})",
+                b.title(),
+                r.channel.as_deref().unwrap_or("-")
+            ),
+            None => "nothing charged".into(),
+        },
+    );
+    line(
+        "Timing",
+        format!(
+            "first token {} · total {}",
+            r.ttft_ms.map_or("-".into(), |v| format!("{v} ms")),
+            r.latency_ms.map_or("-".into(), |v| format!("{v} ms"))
+        ),
+    );
+}
+
+fn prices(paths: &Paths) -> anyhow::Result<()> {
+    let config = Config::load(&paths.config)?;
+    let catalog = Catalog::bundled();
+    let mut rows: Vec<[String; 8]> = Vec::new();
+    for route in &config.routes {
+        for (i, t) in route.targets.get_ref().iter().enumerate() {
+            let Some(ch) = config.channel(t.channel.get_ref()) else {
+                continue;
+            };
+            let bucket = ch.bucket;
+            let currency = config.buckets.currency(bucket);
+            let p = effective_price(
+                catalog,
+                &t.model,
+                ch.price_multiplier,
+                config.buckets.usd_rate(bucket),
+                currency,
+                t.price.as_ref(),
+            );
+            let (input, cached, output, source) = match &p {
+                Some(p) => (
+                    format_micro(p.unit.input),
+                    format_micro(p.unit.cached_input),
+                    format_micro(p.unit.output),
+                    match p.source {
+                        crate::ledger::pricing::PriceSource::Catalog => format!(
+                            "catalog {}{}",
+                            catalog.version,
+                            ch.price_multiplier
+                                .map(|m| format!(" ×{m}"))
+                                .unwrap_or_default()
+                        ),
+                        crate::ledger::pricing::PriceSource::Override => "route override".into(),
+                    },
+                ),
+                None => (
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "UNPRICED: receipts will say so".into(),
+                ),
+            };
+            rows.push([
+                route.model.get_ref().clone(),
+                format!(
+                    "{} {}/{}",
+                    if i == 0 { "primary" } else { "backup" },
+                    ch.id.get_ref(),
+                    t.model
+                ),
+                bucket.as_str().into(),
+                input,
+                cached,
+                output,
+                currency.into(),
+                source,
+            ]);
+        }
+    }
+    if rows.is_empty() {
+        println!("No routes in {}.", paths.config.display());
+        return Ok(());
+    }
+    println!(
+        "Prices per 1M tokens, in each target's bucket currency (catalog {}).",
+        catalog.version
+    );
+    print_table(
+        &[
+            "ROUTE", "TARGET", "BUCKET", "INPUT", "CACHED", "OUTPUT", "CURRENCY", "SOURCE",
+        ],
+        &rows,
+    );
+    Ok(())
 }
 
 fn init_tracing() {
@@ -225,6 +762,8 @@ fn key(paths: &Paths, command: KeyCommand) -> anyhow::Result<()> {
             models,
             buckets,
             project,
+            daily_budget,
+            monthly_budget,
         } => {
             let (key, plaintext) = keys::create(
                 &conn,
@@ -233,6 +772,8 @@ fn key(paths: &Paths, command: KeyCommand) -> anyhow::Result<()> {
                     models,
                     buckets,
                     project,
+                    daily_budget: parse_budgets(&daily_budget)?,
+                    monthly_budget: parse_budgets(&monthly_budget)?,
                 },
             )?;
             eprintln!(

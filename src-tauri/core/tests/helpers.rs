@@ -89,6 +89,7 @@ impl TestApp {
                 models: models.iter().map(|s| s.to_string()).collect(),
                 buckets: buckets.to_vec(),
                 project: Some("tests".into()),
+                ..Default::default()
             },
         )
         .expect("create key")

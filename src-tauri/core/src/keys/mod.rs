@@ -8,6 +8,7 @@
 
 mod cache;
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -50,6 +51,11 @@ pub struct GatewayKey {
     /// Buckets the key may spend from; empty means both.
     pub buckets: Vec<Bucket>,
     pub project: Option<String>,
+    /// Most it may spend per local day, per bucket, in micro-units of that
+    /// bucket's currency.
+    pub daily_budget: BTreeMap<Bucket, i64>,
+    /// Most it may spend per calendar month, likewise.
+    pub monthly_budget: BTreeMap<Bucket, i64>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     matcher: GlobSet,
@@ -96,6 +102,20 @@ pub struct NewKey {
     pub models: Vec<String>,
     pub buckets: Vec<Bucket>,
     pub project: Option<String>,
+    pub daily_budget: BTreeMap<Bucket, i64>,
+    pub monthly_budget: BTreeMap<Bucket, i64>,
+}
+
+fn budget_json(b: &BTreeMap<Bucket, i64>) -> String {
+    let m: BTreeMap<&str, i64> = b.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    serde_json::to_string(&m).unwrap_or_else(|_| "{}".into())
+}
+
+fn budget_from_json(s: &str) -> BTreeMap<Bucket, i64> {
+    let m: BTreeMap<String, i64> = serde_json::from_str(s).unwrap_or_default();
+    m.into_iter()
+        .filter_map(|(k, v)| k.parse().ok().map(|b| (b, v)))
+        .collect()
 }
 
 /// A fresh key: `sy-` followed by 43 base62 characters.
@@ -160,8 +180,9 @@ pub fn create(conn: &Connection, new: &NewKey) -> Result<(GatewayKey, String), K
     let buckets: Vec<&str> = new.buckets.iter().map(|b| b.as_str()).collect();
     let buckets_json = serde_json::to_string(&buckets).unwrap_or_else(|_| "[]".into());
     conn.execute(
-        "INSERT INTO gateway_keys (name, prefix, hash, models, buckets, project, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO gateway_keys (name, prefix, hash, models, buckets, project, created_at,
+            daily_budget, monthly_budget)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             new.name,
             prefix,
@@ -169,7 +190,9 @@ pub fn create(conn: &Connection, new: &NewKey) -> Result<(GatewayKey, String), K
             models,
             buckets_json,
             new.project,
-            created_at
+            created_at,
+            budget_json(&new.daily_budget),
+            budget_json(&new.monthly_budget),
         ],
     )?;
     let key = GatewayKey {
@@ -180,6 +203,8 @@ pub fn create(conn: &Connection, new: &NewKey) -> Result<(GatewayKey, String), K
         models: new.models.clone(),
         buckets: new.buckets.clone(),
         project: new.project.clone(),
+        daily_budget: new.daily_budget.clone(),
+        monthly_budget: new.monthly_budget.clone(),
         created_at,
         revoked_at: None,
         matcher,
@@ -190,7 +215,8 @@ pub fn create(conn: &Connection, new: &NewKey) -> Result<(GatewayKey, String), K
 /// Every key, revoked ones included, oldest first.
 pub fn list(conn: &Connection) -> rusqlite::Result<Vec<GatewayKey>> {
     let mut stmt = conn.prepare(
-        "SELECT id, name, prefix, hash, models, buckets, project, created_at, revoked_at
+        "SELECT id, name, prefix, hash, models, buckets, project, created_at, revoked_at,
+                daily_budget, monthly_budget
          FROM gateway_keys ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -204,11 +230,25 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<GatewayKey>> {
             r.get::<_, Option<String>>(6)?,
             r.get::<_, i64>(7)?,
             r.get::<_, Option<i64>>(8)?,
+            r.get::<_, String>(9)?,
+            r.get::<_, String>(10)?,
         ))
     })?;
     let mut keys = Vec::new();
     for row in rows {
-        let (id, name, prefix, hash_hex, models, buckets, project, created_at, revoked_at) = row?;
+        let (
+            id,
+            name,
+            prefix,
+            hash_hex,
+            models,
+            buckets,
+            project,
+            created_at,
+            revoked_at,
+            daily,
+            monthly,
+        ) = row?;
         let models: Vec<String> = serde_json::from_str(&models).unwrap_or_default();
         let buckets: Vec<String> = serde_json::from_str(&buckets).unwrap_or_default();
         let Some(hash) = unhex(&hash_hex) else {
@@ -229,6 +269,8 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<GatewayKey>> {
             models,
             buckets: buckets.iter().filter_map(|b| b.parse().ok()).collect(),
             project,
+            daily_budget: budget_from_json(&daily),
+            monthly_budget: budget_from_json(&monthly),
             created_at,
             revoked_at,
             matcher,
@@ -316,6 +358,8 @@ mod tests {
                 models: vec!["gpt-*".into()],
                 buckets: vec![Bucket::Wallet],
                 project: Some("home".into()),
+                daily_budget: BTreeMap::from([(Bucket::Wallet, 5_000_000)]),
+                ..Default::default()
             },
         )
         .expect("create");
@@ -325,6 +369,11 @@ mod tests {
         assert!(!k.allows_bucket(Bucket::Credit));
         let listed = list(&c).expect("list");
         assert_eq!(listed[0].buckets, vec![Bucket::Wallet]);
+        assert_eq!(
+            listed[0].daily_budget.get(&Bucket::Wallet),
+            Some(&5_000_000)
+        );
+        assert!(listed[0].monthly_budget.is_empty());
         assert!(listed[0].allows_model("gpt-4o") && !listed[0].allows_model("o3"));
     }
 

@@ -22,6 +22,100 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL,
         revoked_at  INTEGER
     );",
+    // 2: receipts, the append-only money ledger, cached balances, an hourly
+    // spend rollup for fast offline reports, and key budgets.
+    "CREATE TABLE receipts (
+        id                    TEXT PRIMARY KEY,
+        started_at            INTEGER NOT NULL,
+        ended_at              INTEGER,
+        key_id                INTEGER,
+        key_name              TEXT,
+        project               TEXT,
+        source                TEXT NOT NULL DEFAULT 'api',
+        run_id                TEXT,
+        requested_model       TEXT NOT NULL,
+        route                 TEXT NOT NULL,
+        channel               TEXT,
+        brand                 TEXT,
+        upstream_model        TEXT,
+        bucket                TEXT,
+        cross_bucket_fallback INTEGER NOT NULL DEFAULT 0,
+        attempts              TEXT NOT NULL DEFAULT '[]',
+        walk                  TEXT NOT NULL DEFAULT '',
+        retry_count           INTEGER NOT NULL DEFAULT 0,
+        fallback_count        INTEGER NOT NULL DEFAULT 0,
+        stream                INTEGER NOT NULL DEFAULT 0,
+        input_tokens          INTEGER NOT NULL DEFAULT 0,
+        cached_input_tokens   INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens    INTEGER NOT NULL DEFAULT 0,
+        output_tokens         INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens      INTEGER NOT NULL DEFAULT 0,
+        usage_estimated       INTEGER NOT NULL DEFAULT 0,
+        price_input           INTEGER,
+        price_cached_input    INTEGER,
+        price_cache_write     INTEGER,
+        price_output          INTEGER,
+        price_reasoning       INTEGER,
+        price_source          TEXT,
+        currency              TEXT,
+        cost                  INTEGER NOT NULL DEFAULT 0,
+        ttft_ms               INTEGER,
+        latency_ms            INTEGER,
+        status                TEXT NOT NULL CHECK (status IN
+                                ('pending','ok','error','client_cancelled','upstream_cut','interrupted')),
+        error                 TEXT
+    );
+    CREATE INDEX receipts_started ON receipts (started_at);
+    CREATE INDEX receipts_status ON receipts (status) WHERE status = 'pending';
+    CREATE INDEX receipts_key_started ON receipts (key_id, started_at);
+
+    CREATE TABLE ledger_entries (
+        id            INTEGER PRIMARY KEY,
+        at            INTEGER NOT NULL,
+        bucket        TEXT NOT NULL CHECK (bucket IN ('credit','wallet')),
+        kind          TEXT NOT NULL CHECK (kind IN ('topup','charge','refund','adjustment')),
+        amount        INTEGER NOT NULL,
+        balance_after INTEGER NOT NULL,
+        currency      TEXT NOT NULL,
+        receipt_id    TEXT REFERENCES receipts (id),
+        note          TEXT
+    );
+    CREATE INDEX ledger_entries_bucket ON ledger_entries (bucket, id);
+    CREATE UNIQUE INDEX ledger_entries_one_charge ON ledger_entries (receipt_id) WHERE kind = 'charge';
+    CREATE TRIGGER ledger_entries_append_only_u BEFORE UPDATE ON ledger_entries
+        BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+    CREATE TRIGGER ledger_entries_append_only_d BEFORE DELETE ON ledger_entries
+        BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+
+    CREATE TABLE balances (
+        bucket   TEXT PRIMARY KEY,
+        balance  INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        entries  INTEGER NOT NULL
+    );
+
+    CREATE TABLE spend_hourly (
+        hour            INTEGER NOT NULL,
+        requested_model TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        brand           TEXT NOT NULL,
+        key_name        TEXT NOT NULL,
+        project         TEXT NOT NULL,
+        bucket          TEXT NOT NULL,
+        source          TEXT NOT NULL,
+        currency        TEXT NOT NULL,
+        requests        INTEGER NOT NULL,
+        errors          INTEGER NOT NULL,
+        fallbacks       INTEGER NOT NULL,
+        unpriced        INTEGER NOT NULL,
+        input_tokens    INTEGER NOT NULL,
+        output_tokens   INTEGER NOT NULL,
+        cost            INTEGER NOT NULL,
+        PRIMARY KEY (hour, requested_model, channel, brand, key_name, project, bucket, source, currency)
+    ) WITHOUT ROWID;
+
+    ALTER TABLE gateway_keys ADD COLUMN daily_budget TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE gateway_keys ADD COLUMN monthly_budget TEXT NOT NULL DEFAULT '{}';",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +188,50 @@ mod tests {
         assert_eq!(v, MIGRATIONS.len());
         drop(conn);
         open(&path).expect("reopen is a no-op migration");
+    }
+
+    #[test]
+    fn migrates_a_version_1_database_keeping_its_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v1.db");
+        {
+            let mut conn = Connection::open(&path).expect("open");
+            let tx = conn.transaction().expect("tx");
+            tx.execute_batch(MIGRATIONS[0]).expect("v1 schema");
+            tx.pragma_update(None, "user_version", 1).expect("version");
+            tx.execute(
+                "INSERT INTO gateway_keys (name, prefix, hash, created_at) VALUES ('old', 'sy-abc', 'h', 1)",
+                [],
+            )
+            .expect("row");
+            tx.commit().expect("commit");
+        }
+        let conn = open(&path).expect("migrates");
+        let (name, budget): (String, String) = conn
+            .query_row("SELECT name, daily_budget FROM gateway_keys", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("kept");
+        assert_eq!((name.as_str(), budget.as_str()), ("old", "{}"));
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM receipts", [], |r| r.get(0))
+            .expect("receipts table");
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn ledger_entries_are_append_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = open(&dir.path().join("a.db")).expect("open");
+        conn.execute(
+            "INSERT INTO ledger_entries (at, bucket, kind, amount, balance_after, currency) VALUES (1, 'credit', 'topup', 5, 5, 'USD')",
+            [],
+        )
+        .expect("insert");
+        assert!(conn
+            .execute("UPDATE ledger_entries SET amount = 6", [])
+            .is_err());
+        assert!(conn.execute("DELETE FROM ledger_entries", []).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::record::{AttemptOutcome, AttemptRecord, RecordGuard, ServedBy};
 use super::stream::StreamStart;
 use super::{Admission, Gateway, Route, Target};
 use crate::keys::GatewayKey;
+use crate::ledger::{Ledger, Refusal};
 use crate::providers::{ChatCall, ChatReply, ErrorMeaning, SseParser};
 use crate::secrets::{scrub, ResolvedSecret};
 use crate::server::GatewayError;
@@ -35,6 +36,8 @@ pub struct Call<'a> {
     /// The client itself asked for the usage chunk.
     pub client_wants_usage: bool,
     pub key: &'a GatewayKey,
+    /// Admission checks: balances and key budgets.
+    pub ledger: &'a Ledger,
 }
 
 /// A successful start: a whole answer, or a stream past its first token.
@@ -89,6 +92,7 @@ pub async fn execute(
     }
 
     let mut last: Option<Failure> = None;
+    let mut refusal: Option<Refusal> = None;
     let mut hints: Vec<String> = Vec::new();
     'targets: for (index, target) in targets.iter().enumerate() {
         let rec_at = begun.elapsed();
@@ -118,6 +122,28 @@ pub async fn execute(
                 continue;
             }
         };
+
+        // The paying bucket must be able to pay (priced targets), and the
+        // key's budget must not be spent — checked before any upstream call.
+        match call
+            .ledger
+            .check(call.key, target.channel.bucket, target.price.is_some())
+        {
+            Ok(Some(warning)) => guard.rec().warnings.push(warning),
+            Ok(None) => {}
+            Err(r) => {
+                let reason = match r {
+                    Refusal::Empty { .. } => "bucket_empty",
+                    Refusal::Budget { .. } => "budget_exhausted",
+                };
+                guard
+                    .rec()
+                    .attempts
+                    .push(skipped(index, target, reason, rec_at));
+                refusal = Some(r);
+                continue;
+            }
+        }
 
         // An open circuit is skipped while another target remains; the
         // last eligible target is always tried.
@@ -163,6 +189,7 @@ pub async fn execute(
                         bucket: target.channel.bucket,
                         target_index: index,
                         cross_bucket: Some(target.channel.bucket) != route.bucket(),
+                        price: target.price.clone(),
                     });
                     match &answer {
                         Answer::Whole(reply) => {
@@ -212,12 +239,29 @@ pub async fn execute(
             }
         }
     }
-    Err(all_failed(guard, last, &hints))
+    Err(all_failed(guard, last, refusal, hints))
 }
 
 /// The error for a request no target could serve.
-fn all_failed(guard: &mut RecordGuard, last: Option<Failure>, hints: &[String]) -> GatewayError {
+fn all_failed(
+    guard: &mut RecordGuard,
+    last: Option<Failure>,
+    refusal: Option<Refusal>,
+    mut hints: Vec<String>,
+) -> GatewayError {
     let rec = guard.rec();
+    if let Some(r) = refusal {
+        // Refused before any upstream call: that is the whole answer.
+        if rec.attempts_made() == 0 {
+            let message = format!("{} (request id {})", r.message(), rec.request_id);
+            rec.error = Some(message.clone());
+            return match r {
+                Refusal::Empty { .. } => GatewayError::BalanceEmpty(message),
+                Refusal::Budget { .. } => GatewayError::BudgetExhausted(message),
+            };
+        }
+        hints.push(r.message());
+    }
     let (status, verb) = match &last {
         // Every target found the prompt too long: that is the answer.
         Some(Failure::ContextLength { status, body }) => {
@@ -245,7 +289,7 @@ fn all_failed(guard: &mut RecordGuard, last: Option<Failure>, hints: &[String]) 
         rec.requested_model,
         rec.route_walk()
     );
-    for h in hints {
+    for h in &hints {
         summary.push(' ');
         summary.push_str(h);
     }

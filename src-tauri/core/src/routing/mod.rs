@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::config::{
-    Bucket, ChannelType, Config, PriceOverride, SecretRef, Timeouts, TimeoutsConfig,
+    Bucket, BucketsConfig, ChannelType, Config, PriceOverride, SecretRef, Timeouts, TimeoutsConfig,
 };
+use crate::ledger::catalog::Catalog;
+use crate::ledger::pricing::{effective_price, AppliedPrice};
 use crate::providers::{self, Provider};
 use crate::secrets::{self, ResolvedSecret, SecretStore};
 
@@ -78,8 +80,40 @@ impl Channel {
 pub struct Target {
     pub channel: Arc<Channel>,
     pub model: String,
-    pub price: Option<PriceOverride>,
+    /// Unit prices in the channel's bucket currency; `None`: unpriced.
+    pub price: Option<AppliedPrice>,
+    /// The catalog marks the model as one that reasons before answering.
+    pub reasoning_model: bool,
 }
+
+impl Target {
+    fn new(
+        channel: &Arc<Channel>,
+        model: &str,
+        price_override: Option<&PriceOverride>,
+        buckets: &BucketsConfig,
+    ) -> Target {
+        let catalog = Catalog::bundled();
+        let bucket = channel.bucket;
+        Target {
+            price: effective_price(
+                catalog,
+                model,
+                channel.price_multiplier,
+                buckets.usd_rate(bucket),
+                buckets.currency(bucket),
+                price_override,
+            ),
+            reasoning_model: catalog.lookup(model).is_some_and(|e| e.reasoning_model),
+            channel: Arc::clone(channel),
+            model: model.to_string(),
+        }
+    }
+}
+
+/// The first-token timeout for reasoning models when none is configured:
+/// they think before they speak.
+pub const REASONING_FIRST_TOKEN: Duration = Duration::from_secs(60);
 
 /// A public model name and the targets that can serve it, primary first.
 pub struct Route {
@@ -180,11 +214,9 @@ impl Gateway {
                 .get_ref()
                 .iter()
                 .filter_map(|t| {
-                    by_id.get(t.channel.get_ref()).map(|ch| Target {
-                        channel: Arc::clone(ch),
-                        model: t.model.clone(),
-                        price: t.price,
-                    })
+                    by_id
+                        .get(t.channel.get_ref())
+                        .map(|ch| Target::new(ch, &t.model, t.price.as_ref(), &config.buckets))
                 })
                 .collect();
             routes.insert(
@@ -226,11 +258,7 @@ impl Gateway {
             .passthrough
             .iter()
             .filter(|(_, globs)| globs.is_match(model))
-            .map(|(ch, _)| Target {
-                channel: Arc::clone(ch),
-                model: model.to_string(),
-                price: None,
-            })
+            .map(|(ch, _)| Target::new(ch, model, None, &self.config.buckets))
             .collect();
         if targets.is_empty() {
             return None;

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::config::Bucket;
+use crate::ledger::pricing::AppliedPrice;
 use crate::ledger::Usage;
 
 /// How one attempt ended.
@@ -82,6 +83,8 @@ pub struct ServedBy {
     pub target_index: usize,
     /// Paid from a bucket other than the primary's (route allows it).
     pub cross_bucket: bool,
+    /// The unit prices applied; `None` when the target is unpriced.
+    pub price: Option<AppliedPrice>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,8 +92,12 @@ pub struct RequestRecord {
     pub request_id: String,
     #[serde(serialize_with = "unix_ms")]
     pub started_at: SystemTime,
+    pub key_id: Option<i64>,
     pub key: Option<String>,
     pub project: Option<String>,
+    /// Who asked: `api` (the loopback port), later `chat` or `research`.
+    pub source: &'static str,
+    pub run_id: Option<String>,
     pub requested_model: String,
     pub route: String,
     pub stream: bool,
@@ -106,6 +113,15 @@ pub struct RequestRecord {
     pub latency: Duration,
     pub status: RequestStatus,
     pub error: Option<String>,
+    /// Said to the client in `x-switchyard-warning` (e.g. a negative balance).
+    pub warnings: Vec<String>,
+    /// Where an interrupted request would be charged: the primary target's
+    /// bucket and price, and the prompt's estimated tokens.
+    #[serde(skip)]
+    pub provisional: Option<ServedBy>,
+    /// Characters of prompt text, for estimating usage none was reported.
+    #[serde(skip)]
+    pub prompt_chars: usize,
 }
 
 impl RequestRecord {
@@ -113,8 +129,11 @@ impl RequestRecord {
         RequestRecord {
             request_id,
             started_at: SystemTime::now(),
+            key_id: None,
             key: None,
             project: None,
+            source: "api",
+            run_id: None,
             route: requested_model.clone(),
             requested_model,
             stream,
@@ -127,7 +146,22 @@ impl RequestRecord {
             latency: Duration::ZERO,
             status: RequestStatus::Error,
             error: None,
+            warnings: Vec::new(),
+            provisional: None,
+            prompt_chars: 0,
         }
+    }
+
+    /// Backups used: distinct targets attempted beyond the first.
+    pub fn fallbacks(&self) -> usize {
+        let mut targets: Vec<usize> = self
+            .attempts
+            .iter()
+            .filter(|a| !matches!(a.outcome, AttemptOutcome::Skipped { .. }))
+            .map(|a| a.target_index)
+            .collect();
+        targets.dedup();
+        targets.len().saturating_sub(1)
     }
 
     /// Attempts that reached (or tried to reach) an upstream.
@@ -201,8 +235,10 @@ impl RequestRecord {
     }
 }
 
-/// Receives every finished request record.
+/// Receives every request: once when it starts (before any upstream
+/// call) and once when it has finished.
 pub trait Recorder: Send + Sync {
+    fn begin(&self, _record: &RequestRecord) {}
     fn record(&self, record: RequestRecord);
 }
 
@@ -243,6 +279,12 @@ impl Recorder for LogRecorder {
 pub struct Recorders(pub Vec<Arc<dyn Recorder>>);
 
 impl Recorder for Recorders {
+    fn begin(&self, record: &RequestRecord) {
+        for r in &self.0 {
+            r.begin(record);
+        }
+    }
+
     fn record(&self, record: RequestRecord) {
         if let Some((last, rest)) = self.0.split_last() {
             for r in rest {
@@ -278,17 +320,18 @@ pub struct RecordGuard {
     rec: Option<RequestRecord>,
     recorder: Arc<dyn Recorder>,
     started: std::time::Instant,
-    prompt_chars: usize,
     output_chars: usize,
 }
 
 impl RecordGuard {
-    pub fn new(rec: RequestRecord, recorder: Arc<dyn Recorder>, prompt_chars: usize) -> Self {
+    /// Takes charge of `rec` and announces it to the recorder (the ledger's
+    /// `pending` receipt).
+    pub fn new(rec: RequestRecord, recorder: Arc<dyn Recorder>) -> Self {
+        recorder.begin(&rec);
         RecordGuard {
             rec: Some(rec),
             recorder,
             started: std::time::Instant::now(),
-            prompt_chars,
             output_chars: 0,
         }
     }
@@ -326,7 +369,7 @@ impl RecordGuard {
         // Whatever an upstream produced is billed; when it reported no usage
         // (a cut, a cancel, a provider that sends none) estimate it.
         if rec.usage.is_none() && rec.served_by.is_some() {
-            rec.usage = Some(Usage::estimate(self.prompt_chars, self.output_chars));
+            rec.usage = Some(Usage::estimate(rec.prompt_chars, self.output_chars));
             rec.usage_estimated = true;
         }
         self.recorder.record(rec);
@@ -383,6 +426,7 @@ mod tests {
             bucket: Bucket::Credit,
             target_index: 1,
             cross_bucket: false,
+            price: None,
         });
         r.status = RequestStatus::Ok;
         assert_eq!(

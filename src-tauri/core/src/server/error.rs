@@ -46,6 +46,12 @@ pub enum GatewayError {
          key can use; routes are configured in switchyard.toml."
     )]
     UnknownModel(String),
+    /// The paying bucket is empty and set to block.
+    #[error("{0}")]
+    BalanceEmpty(String),
+    /// The key's budget is spent.
+    #[error("{0}")]
+    BudgetExhausted(String),
     #[error("Request body is larger than the {limit}-byte limit (server.max_body_bytes).")]
     BodyTooLarge { limit: usize },
     /// An upstream refused the request for a reason that is the request's
@@ -68,6 +74,8 @@ impl GatewayError {
                 StatusCode::FORBIDDEN
             }
             GatewayError::UnknownModel(_) => StatusCode::NOT_FOUND,
+            GatewayError::BalanceEmpty(_) => StatusCode::PAYMENT_REQUIRED,
+            GatewayError::BudgetExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::Upstream { status, .. } => *status,
             GatewayError::AllTargetsFailed { status, .. } => *status,
@@ -89,6 +97,9 @@ impl GatewayError {
                 "permission_error"
             }
             GatewayError::AllTargetsFailed { .. } => "upstream_error",
+            GatewayError::BalanceEmpty(_) | GatewayError::BudgetExhausted(_) => {
+                "insufficient_quota"
+            }
             GatewayError::Internal(_) => "server_error",
         }
     }
@@ -103,6 +114,8 @@ impl GatewayError {
             GatewayError::BucketNotAllowed { .. } => Some("bucket_not_allowed"),
             GatewayError::UnknownModel(_) => Some("model_not_found"),
             GatewayError::BodyTooLarge { .. } => Some("request_too_large"),
+            GatewayError::BalanceEmpty(_) => Some("balance_empty"),
+            GatewayError::BudgetExhausted(_) => Some("budget_exceeded"),
             GatewayError::AllTargetsFailed { status, .. } => Some(match status.as_u16() {
                 504 => "upstream_timeout",
                 503 => "upstream_unavailable",

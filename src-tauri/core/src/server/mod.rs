@@ -18,11 +18,14 @@ use tower_http::trace::TraceLayer;
 pub use error::GatewayError;
 
 use crate::keys::{GatewayKey, KeyCache};
+use crate::ledger::Ledger;
 use crate::routing::{Gateway, Recorder};
 
 pub struct AppState {
     pub gateway: Arc<Gateway>,
     pub keys: Arc<KeyCache>,
+    pub ledger: Arc<Ledger>,
+    /// The ledger and the log line, and any others (tests).
     pub recorder: Arc<dyn Recorder>,
 }
 

@@ -16,7 +16,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{authenticate, AppState, GatewayError};
 use crate::providers::prompt_chars;
-use crate::routing::{self, Answer, Call, RecordGuard, RequestRecord, RequestStatus, StreamOut};
+use crate::routing::{
+    self, Answer, Call, RecordGuard, RequestRecord, RequestStatus, ServedBy, StreamOut,
+};
 
 /// Chunks buffered between the upstream reader and the client socket.
 const STREAM_BUFFER: usize = 32;
@@ -41,6 +43,9 @@ fn annotate(resp: &mut Response, rec: &RequestRecord) {
     if let Some(s) = &rec.served_by {
         set(h, "x-switchyard-channel", &s.channel);
         set(h, "x-switchyard-bucket", s.bucket.as_str());
+    }
+    if !rec.warnings.is_empty() {
+        set(h, "x-switchyard-warning", &rec.warnings.join("; "));
     }
 }
 
@@ -177,10 +182,21 @@ async fn chat(
         .ok_or_else(|| (GatewayError::UnknownModel(model.clone()), None))?;
 
     let mut rec = RequestRecord::new(request_id, model, stream);
+    rec.key_id = Some(key.id);
     rec.key = Some(key.name.clone());
     rec.project = key.project.clone();
     rec.route = route.model.clone();
-    let mut guard = RecordGuard::new(rec, Arc::clone(&state.recorder), prompt_chars(&body));
+    rec.prompt_chars = prompt_chars(&body);
+    rec.provisional = route.targets.first().map(|t| ServedBy {
+        channel: t.channel.id.clone(),
+        brand: t.channel.brand.clone(),
+        upstream_model: t.model.clone(),
+        bucket: t.channel.bucket,
+        target_index: 0,
+        cross_bucket: false,
+        price: t.price.clone(),
+    });
+    let mut guard = RecordGuard::new(rec, Arc::clone(&state.recorder));
 
     let call = Call {
         route: &route,
@@ -188,6 +204,7 @@ async fn chat(
         stream,
         client_wants_usage,
         key: &key,
+        ledger: &state.ledger,
     };
     let answer = match routing::execute(&state.gateway, &call, &mut guard).await {
         Ok(a) => a,

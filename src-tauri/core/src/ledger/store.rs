@@ -1,0 +1,721 @@
+//! The ledger service: receipts and money movements, written by one
+//! dedicated thread so the request path never waits on disk.
+//!
+//! Invariants: every request the gateway accepted gets exactly one receipt
+//! (a `pending` row first, replaced by its final row); a receipt's charge is
+//! written in the same transaction as its final row and equals its cost;
+//! each bucket's cached balance equals the sum of its entries. The in-memory
+//! balance that admission checks read is the stored balance minus charges
+//! queued but not yet committed, so it is exact at every moment.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{Datelike, Local, NaiveDate, TimeZone};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::db::{self, DbError};
+use super::money::format_amount;
+use super::receipts::{self, Receipt};
+use crate::config::{Bucket, BucketsConfig, OnEmpty};
+use crate::keys::GatewayKey;
+use crate::routing::{Recorder, RequestRecord};
+
+/// Most operations committed in one transaction.
+const BATCH: usize = 512;
+/// How often an idle writer looks for changes made by other processes
+/// (`switchyard topup`).
+const IDLE_CHECK: Duration = Duration::from_millis(500);
+
+enum Op {
+    Pending(Box<Receipt>),
+    Final(Box<Receipt>),
+    Flush(mpsc::Sender<()>),
+}
+
+/// Why a bucket may not pay for a request now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// `on_empty = "block"` and nothing left.
+    Empty {
+        bucket: Bucket,
+        balance: i64,
+        currency: String,
+    },
+    /// The key's daily or monthly budget in this bucket is spent.
+    Budget {
+        key: String,
+        period: &'static str,
+        bucket: Bucket,
+        limit: i64,
+        spent: i64,
+        currency: String,
+    },
+}
+
+impl Refusal {
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::Empty {
+                bucket,
+                balance,
+                currency,
+            } => format!(
+                "The {} balance is {}, so Switchyard refused the request before calling any \
+                 provider. Top it up with `switchyard topup {bucket} AMOUNT`, or set \
+                 `on_empty = \"allow\"` under [buckets.{bucket}] to let it go negative.",
+                bucket.title(),
+                format_amount(*balance, currency)
+            ),
+            Refusal::Budget {
+                key,
+                period,
+                bucket,
+                limit,
+                spent,
+                currency,
+            } => format!(
+                "The {period} budget of key `{key}` for {} is spent ({} of {}); it resets at the \
+                 start of the next {}.",
+                bucket.title(),
+                format_amount(*spent, currency),
+                format_amount(*limit, currency),
+                if *period == "daily" { "day" } else { "month" }
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct PeriodSpend {
+    day: Option<NaiveDate>,
+    day_spent: i64,
+    month: Option<(i32, u32)>,
+    month_spent: i64,
+}
+
+#[derive(Default)]
+struct Mem {
+    stored: HashMap<Bucket, i64>,
+    queued: HashMap<Bucket, i64>,
+    spend: HashMap<(i64, Bucket), PeriodSpend>,
+}
+
+struct Shared {
+    mem: Mutex<Mem>,
+    buckets: BucketsConfig,
+}
+
+pub struct Ledger {
+    tx: Mutex<Option<mpsc::Sender<Op>>>,
+    shared: Arc<Shared>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn local_date(ms: i64) -> NaiveDate {
+    Local
+        .timestamp_millis_opt(ms)
+        .single()
+        .map_or_else(|| Local::now().date_naive(), |t| t.date_naive())
+}
+
+/// Unix ms of local midnight starting `date`.
+pub fn local_midnight_ms(date: NaiveDate) -> i64 {
+    date.and_hms_opt(0, 0, 0)
+        .and_then(|t| Local.from_local_datetime(&t).earliest())
+        .map_or(0, |t| t.timestamp_millis())
+}
+
+impl Ledger {
+    /// Opens the ledger: brings the schema up to date, turns receipts left
+    /// `pending` by a previous run into `interrupted` ones (charged by
+    /// estimate), and starts the writer.
+    pub fn open(db_path: &Path, buckets: BucketsConfig) -> Result<Arc<Ledger>, DbError> {
+        let mut conn = db::open(db_path)?;
+        ensure_buckets(&conn, &buckets)?;
+        let recovered = recover_interrupted(&mut conn)?;
+        if recovered > 0 {
+            tracing::warn!(
+                receipts = recovered,
+                "the previous run stopped with requests in flight; their receipts are now `interrupted`, charged by estimate"
+            );
+        }
+        verify_balances(&conn)?;
+        let mut mem = Mem {
+            stored: read_balances(&conn)?,
+            ..Default::default()
+        };
+        mem.spend = load_key_spend(&conn)?;
+        let shared = Arc::new(Shared {
+            mem: Mutex::new(mem),
+            buckets,
+        });
+        let (tx, rx) = mpsc::channel();
+        let writer_shared = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("switchyard-ledger".into())
+            .spawn(move || writer_loop(conn, rx, writer_shared))
+            .map_err(|e| DbError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        Ok(Arc::new(Ledger {
+            tx: Mutex::new(Some(tx)),
+            shared,
+            writer: Mutex::new(Some(writer)),
+        }))
+    }
+
+    fn send(&self, op: Op) {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        match tx.as_ref() {
+            Some(tx) if tx.send(op).is_ok() => {}
+            _ => tracing::error!("ledger writer is not running; a receipt could not be queued"),
+        }
+    }
+
+    /// The balance of `bucket` including charges not yet on disk.
+    pub fn balance(&self, bucket: Bucket) -> i64 {
+        let mem = self.shared.mem.lock().unwrap_or_else(|p| p.into_inner());
+        mem.stored.get(&bucket).copied().unwrap_or(0)
+            - mem.queued.get(&bucket).copied().unwrap_or(0)
+    }
+
+    pub fn currency(&self, bucket: Bucket) -> &str {
+        self.shared.buckets.currency(bucket)
+    }
+
+    /// May `bucket` pay for a request of `key` now? `Ok(Some(w))`: yes, with
+    /// a warning for the client (the balance is negative and allowed to be).
+    /// An unpriced target (a local model, an unknown one) is not held to the
+    /// balance, since what it costs is unknown; budgets apply to every target.
+    pub fn check(
+        &self,
+        key: &GatewayKey,
+        bucket: Bucket,
+        priced: bool,
+    ) -> Result<Option<String>, Refusal> {
+        let currency = self.currency(bucket).to_string();
+        let balance = self.balance(bucket);
+        let mut warning = None;
+        if priced && balance <= 0 {
+            match self.shared.buckets.get(bucket).on_empty {
+                OnEmpty::Block => {
+                    return Err(Refusal::Empty {
+                        bucket,
+                        balance,
+                        currency,
+                    })
+                }
+                OnEmpty::Allow => {
+                    warning = Some(format!(
+                        "{} balance is {} (on_empty = allow)",
+                        bucket.title(),
+                        format_amount(balance, &currency)
+                    ));
+                }
+            }
+        }
+        let mem = self.shared.mem.lock().unwrap_or_else(|p| p.into_inner());
+        let spent = mem
+            .spend
+            .get(&(key.id, bucket))
+            .copied()
+            .unwrap_or_default();
+        let today = Local::now().date_naive();
+        let this_month = (today.year(), today.month());
+        let checks = [
+            (
+                "daily",
+                key.daily_budget.get(&bucket),
+                if spent.day == Some(today) {
+                    spent.day_spent
+                } else {
+                    0
+                },
+            ),
+            (
+                "monthly",
+                key.monthly_budget.get(&bucket),
+                if spent.month == Some(this_month) {
+                    spent.month_spent
+                } else {
+                    0
+                },
+            ),
+        ];
+        for (period, limit, spent) in checks {
+            if let Some(&limit) = limit {
+                if spent >= limit {
+                    return Err(Refusal::Budget {
+                        key: key.name.clone(),
+                        period,
+                        bucket,
+                        limit,
+                        spent,
+                        currency,
+                    });
+                }
+            }
+        }
+        Ok(warning)
+    }
+
+    /// What `key` has spent today and this month, per bucket.
+    pub fn key_spend(&self, key_id: i64, bucket: Bucket) -> (i64, i64) {
+        let mem = self.shared.mem.lock().unwrap_or_else(|p| p.into_inner());
+        let s = mem
+            .spend
+            .get(&(key_id, bucket))
+            .copied()
+            .unwrap_or_default();
+        let today = Local::now().date_naive();
+        (
+            if s.day == Some(today) { s.day_spent } else { 0 },
+            if s.month == Some((today.year(), today.month())) {
+                s.month_spent
+            } else {
+                0
+            },
+        )
+    }
+
+    /// Blocks until everything queued so far is committed.
+    pub fn flush(&self) {
+        let (ack, done) = mpsc::channel();
+        self.send(Op::Flush(ack));
+        let _ = done.recv_timeout(Duration::from_secs(30));
+    }
+
+    /// Commits what is queued and stops the writer.
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Recorder for Ledger {
+    fn begin(&self, record: &RequestRecord) {
+        self.send(Op::Pending(Box::new(Receipt::pending(record))));
+    }
+
+    fn record(&self, record: RequestRecord) {
+        let receipt = Receipt::from_record(&record);
+        if let (Some(bucket), true) = (
+            receipt
+                .bucket
+                .as_deref()
+                .and_then(|b| b.parse::<Bucket>().ok()),
+            receipt.cost != 0,
+        ) {
+            let mut mem = self.shared.mem.lock().unwrap_or_else(|p| p.into_inner());
+            *mem.queued.entry(bucket).or_default() += receipt.cost;
+            if let Some(key_id) = receipt.key_id {
+                add_spend(
+                    &mut mem.spend,
+                    key_id,
+                    bucket,
+                    receipt.started_at,
+                    receipt.cost,
+                );
+            }
+        }
+        self.send(Op::Final(Box::new(receipt)));
+    }
+}
+
+fn add_spend(
+    spend: &mut HashMap<(i64, Bucket), PeriodSpend>,
+    key_id: i64,
+    bucket: Bucket,
+    at_ms: i64,
+    cost: i64,
+) {
+    let date = local_date(at_ms);
+    let month = (date.year(), date.month());
+    let s = spend.entry((key_id, bucket)).or_default();
+    if s.day != Some(date) {
+        s.day = Some(date);
+        s.day_spent = 0;
+    }
+    s.day_spent += cost;
+    if s.month != Some(month) {
+        s.month = Some(month);
+        s.month_spent = 0;
+    }
+    s.month_spent += cost;
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, shared: Arc<Shared>) {
+    let mut data_version: i64 = conn
+        .pragma_query_value(None, "data_version", |r| r.get(0))
+        .unwrap_or(0);
+    loop {
+        let first = match rx.recv_timeout(IDLE_CHECK) {
+            Ok(op) => op,
+            Err(RecvTimeoutError::Timeout) => {
+                // Someone else (a `topup`) may have written.
+                let v: i64 = conn
+                    .pragma_query_value(None, "data_version", |r| r.get(0))
+                    .unwrap_or(data_version);
+                if v != data_version {
+                    data_version = v;
+                    refresh_balances(&conn, &shared);
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut conn, &batch, &shared);
+        data_version = conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .unwrap_or(data_version);
+        for op in batch {
+            if let Op::Flush(ack) = op {
+                let _ = ack.send(());
+            }
+        }
+    }
+}
+
+/// Commits a batch in one transaction. A failing batch (disk full, a busy
+/// database) is retried; if it keeps failing, its operations are committed
+/// one by one so that one bad row cannot cost the others.
+fn commit_batch(conn: &mut Connection, batch: &[Op], shared: &Shared) {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=5 {
+        match try_commit(conn, batch.iter()) {
+            Ok(charged) => {
+                settle(shared, conn, &charged);
+                return;
+            }
+            Err(e) => {
+                tracing::error!(attempt, error = %e, "ledger write failed; retrying");
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+        }
+    }
+    for op in batch {
+        match try_commit(conn, std::iter::once(op)) {
+            Ok(charged) => settle(shared, conn, &charged),
+            Err(e) => {
+                let id = match op {
+                    Op::Pending(r) | Op::Final(r) => r.id.as_str(),
+                    Op::Flush(_) => "-",
+                };
+                tracing::error!(receipt = id, error = %e, "could not write a receipt to the ledger");
+            }
+        }
+    }
+}
+
+/// Charges committed, per bucket.
+type Charged = Vec<(Bucket, i64)>;
+
+fn try_commit<'a>(
+    conn: &mut Connection,
+    ops: impl Iterator<Item = &'a Op>,
+) -> rusqlite::Result<Charged> {
+    let tx = conn.transaction()?;
+    let mut charged = Vec::new();
+    for op in ops {
+        match op {
+            Op::Pending(r) => receipts::upsert(&tx, r)?,
+            Op::Final(r) => {
+                if let Some(c) = finalize(&tx, r)? {
+                    charged.push(c);
+                }
+            }
+            Op::Flush(_) => {}
+        }
+    }
+    tx.commit()?;
+    Ok(charged)
+}
+
+/// After a commit: the committed charges move from "queued" to "stored".
+fn settle(shared: &Shared, conn: &Connection, charged: &Charged) {
+    let stored = read_balances(conn).unwrap_or_default();
+    let mut mem = shared.mem.lock().unwrap_or_else(|p| p.into_inner());
+    for (bucket, cost) in charged {
+        *mem.queued.entry(*bucket).or_default() -= cost;
+    }
+    if !stored.is_empty() {
+        mem.stored = stored;
+    }
+}
+
+fn refresh_balances(conn: &Connection, shared: &Shared) {
+    if let Ok(stored) = read_balances(conn) {
+        shared.mem.lock().unwrap_or_else(|p| p.into_inner()).stored = stored;
+    }
+}
+
+/// Writes a final receipt, its charge and its rollup; returns the charge.
+fn finalize(tx: &Transaction<'_>, r: &Receipt) -> rusqlite::Result<Option<(Bucket, i64)>> {
+    receipts::upsert(tx, r)?;
+    rollup(tx, r)?;
+    let bucket = r.bucket.as_deref().and_then(|b| b.parse::<Bucket>().ok());
+    match (bucket, r.cost) {
+        (Some(bucket), cost) if cost != 0 => {
+            let currency = r.currency.as_deref().unwrap_or("");
+            append_entry(tx, bucket, "charge", -cost, currency, Some(&r.id), None)?;
+            Ok(Some((bucket, cost)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Appends a money movement and updates the cached balance; returns the
+/// balance after it.
+pub(crate) fn append_entry(
+    tx: &Connection,
+    bucket: Bucket,
+    kind: &str,
+    amount: i64,
+    currency: &str,
+    receipt_id: Option<&str>,
+    note: Option<&str>,
+) -> rusqlite::Result<i64> {
+    let (balance, entries, stored_currency): (i64, i64, String) = tx
+        .query_row(
+            "SELECT balance, entries, currency FROM balances WHERE bucket = ?1",
+            [bucket.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .unwrap_or((0, 0, currency.to_string()));
+    if !currency.is_empty() && stored_currency != currency {
+        tracing::warn!(
+            %bucket, ledger = %stored_currency, entry = %currency,
+            "an entry's currency differs from the bucket's ledger currency (was the bucket's currency changed?)"
+        );
+    }
+    let after = balance + amount;
+    tx.prepare_cached(
+        "INSERT INTO ledger_entries (at, bucket, kind, amount, balance_after, currency, receipt_id, note)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        now_ms(),
+        bucket.as_str(),
+        kind,
+        amount,
+        after,
+        if currency.is_empty() { stored_currency.as_str() } else { currency },
+        receipt_id,
+        note
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO balances (bucket, balance, currency, entries) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (bucket) DO UPDATE SET balance = excluded.balance, entries = excluded.entries",
+    )?
+    .execute(params![
+        bucket.as_str(),
+        after,
+        stored_currency,
+        entries + 1
+    ])?;
+    Ok(after)
+}
+
+fn rollup(tx: &Transaction<'_>, r: &Receipt) -> rusqlite::Result<()> {
+    let hour = r.started_at.div_euclid(3_600_000);
+    tx.prepare_cached(
+        "INSERT INTO spend_hourly (hour, requested_model, channel, brand, key_name, project, bucket,
+            source, currency, requests, errors, fallbacks, unpriced, input_tokens, output_tokens, cost)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT (hour, requested_model, channel, brand, key_name, project, bucket, source, currency)
+         DO UPDATE SET requests = requests + 1, errors = errors + excluded.errors,
+            fallbacks = fallbacks + excluded.fallbacks, unpriced = unpriced + excluded.unpriced,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, cost = cost + excluded.cost",
+    )?
+    .execute(params![
+        hour,
+        r.requested_model,
+        r.channel.as_deref().unwrap_or(""),
+        r.brand.as_deref().unwrap_or(""),
+        r.key_name.as_deref().unwrap_or(""),
+        r.project.as_deref().unwrap_or(""),
+        r.bucket.as_deref().unwrap_or(""),
+        r.source,
+        r.currency.as_deref().unwrap_or(""),
+        r.is_error() as i64,
+        (r.fallback_count > 0) as i64,
+        r.unpriced() as i64,
+        (r.usage.input + r.usage.cached_input + r.usage.cache_write) as i64,
+        (r.usage.output + r.usage.reasoning) as i64,
+        r.cost,
+    ])?;
+    Ok(())
+}
+
+fn ensure_buckets(conn: &Connection, buckets: &BucketsConfig) -> rusqlite::Result<()> {
+    for b in Bucket::ALL {
+        conn.execute(
+            "INSERT OR IGNORE INTO balances (bucket, balance, currency, entries) VALUES (?1, 0, ?2, 0)",
+            params![b.as_str(), buckets.currency(b)],
+        )?;
+    }
+    Ok(())
+}
+
+fn read_balances(conn: &Connection) -> rusqlite::Result<HashMap<Bucket, i64>> {
+    let mut stmt = conn.prepare_cached("SELECT bucket, balance FROM balances")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (b, v) = row?;
+        if let Ok(b) = b.parse() {
+            out.insert(b, v);
+        }
+    }
+    Ok(out)
+}
+
+/// A bucket whose cached balance disagrees with its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub bucket: String,
+    pub cached: i64,
+    pub from_entries: i64,
+}
+
+/// Recomputes every balance from its entries and compares.
+pub fn balance_mismatches(conn: &Connection) -> rusqlite::Result<Vec<Mismatch>> {
+    let mut stmt = conn.prepare(
+        "SELECT b.bucket, b.balance, COALESCE((SELECT SUM(amount) FROM ledger_entries e WHERE e.bucket = b.bucket), 0)
+         FROM balances b",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Mismatch {
+            bucket: r.get(0)?,
+            cached: r.get(1)?,
+            from_entries: r.get(2)?,
+        })
+    })?;
+    let mut out = Vec::new();
+    for m in rows {
+        let m = m?;
+        if m.cached != m.from_entries {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// At start: a cached balance that disagrees with the entries is rebuilt
+/// from them (the entries are the truth), loudly.
+fn verify_balances(conn: &Connection) -> rusqlite::Result<()> {
+    for m in balance_mismatches(conn)? {
+        tracing::error!(
+            bucket = %m.bucket, cached = m.cached, entries = m.from_entries,
+            "cached balance disagreed with the ledger entries; rebuilt from the entries"
+        );
+        conn.execute(
+            "UPDATE balances SET balance = ?1 WHERE bucket = ?2",
+            params![m.from_entries, m.bucket],
+        )?;
+    }
+    Ok(())
+}
+
+fn load_key_spend(conn: &Connection) -> rusqlite::Result<HashMap<(i64, Bucket), PeriodSpend>> {
+    let today = Local::now().date_naive();
+    let month_start = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap_or(today);
+    let mut stmt = conn.prepare(
+        "SELECT key_id, bucket, started_at, cost FROM receipts
+         WHERE started_at >= ?1 AND key_id IS NOT NULL AND bucket IS NOT NULL AND cost != 0",
+    )?;
+    let rows = stmt.query_map([local_midnight_ms(month_start)], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut spend = HashMap::new();
+    for row in rows {
+        let (key_id, bucket, at, cost) = row?;
+        if let Ok(bucket) = bucket.parse() {
+            add_spend(&mut spend, key_id, bucket, at, cost);
+        }
+    }
+    Ok(spend)
+}
+
+/// Turns `pending` receipts of a run that died into `interrupted` ones,
+/// charged by their estimate. Returns how many.
+fn recover_interrupted(conn: &mut Connection) -> rusqlite::Result<usize> {
+    let pending = receipts::pending(conn)?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let tx = conn.transaction()?;
+    for mut r in pending.iter().cloned() {
+        r.status = "interrupted".into();
+        r.usage_estimated = true;
+        r.cost = r.price.map_or(0, |p| p.cost(&r.usage));
+        r.walk = format!(
+            "interrupted: the gateway stopped before this request finished; charged by estimate{}",
+            r.bucket
+                .as_deref()
+                .and_then(|b| b.parse::<Bucket>().ok())
+                .map(|b| format!(" to {}", b.title()))
+                .unwrap_or_default()
+        );
+        r.error = Some("the gateway stopped before this request finished".into());
+        finalize(&tx, &r)?;
+    }
+    tx.commit()?;
+    Ok(pending.len())
+}
+
+/// Records a top-up (from the CLI or the management API) in one
+/// transaction; returns the new balance.
+pub fn topup(
+    conn: &mut Connection,
+    buckets: &BucketsConfig,
+    bucket: Bucket,
+    amount: i64,
+    note: Option<&str>,
+) -> rusqlite::Result<i64> {
+    let tx = conn.transaction()?;
+    ensure_buckets(&tx, buckets)?;
+    let after = append_entry(
+        &tx,
+        bucket,
+        "topup",
+        amount,
+        buckets.currency(bucket),
+        None,
+        note,
+    )?;
+    tx.commit()?;
+    Ok(after)
+}
