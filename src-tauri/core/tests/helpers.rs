@@ -122,6 +122,36 @@ impl TestApp {
         recs[0].clone()
     }
 
+    /// Waits until every receipt so far is on disk.
+    pub async fn flush(&self) {
+        let state = self.state();
+        tokio::task::spawn_blocking(move || state.ledger.flush())
+            .await
+            .expect("flush");
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        db::open(&self.db_path()).expect("db")
+    }
+
+    /// Tops up a bucket the way `switchyard topup` does, and waits until the
+    /// running gateway has seen it.
+    pub async fn topup(&self, bucket: Bucket, micro: i64) {
+        let config = Config::default();
+        let mut conn = self.db();
+        switchyard::ledger::store::topup(&mut conn, &config.buckets, bucket, micro, None)
+            .expect("topup");
+        let state = self.state();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while state.ledger.balance(bucket) < micro {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gateway sees the top-up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn state(&self) -> std::sync::Arc<switchyard::server::AppState> {
         std::sync::Arc::clone(&self.server.as_ref().expect("running").state)
     }

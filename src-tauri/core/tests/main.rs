@@ -4,5 +4,6 @@ mod api;
 mod cli;
 mod failover;
 mod helpers;
+mod ledger;
 mod mock;
 mod streaming;

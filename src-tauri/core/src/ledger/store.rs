@@ -151,6 +151,9 @@ impl Ledger {
             );
         }
         verify_balances(&conn)?;
+        // Read before the balances, so a top-up committed in between is
+        // seen as a change by the writer's first check.
+        let data_version: i64 = conn.pragma_query_value(None, "data_version", |r| r.get(0))?;
         let mut mem = Mem {
             stored: read_balances(&conn)?,
             ..Default::default()
@@ -164,7 +167,7 @@ impl Ledger {
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("switchyard-ledger".into())
-            .spawn(move || writer_loop(conn, rx, writer_shared))
+            .spawn(move || writer_loop(conn, rx, writer_shared, data_version))
             .map_err(|e| DbError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
         Ok(Arc::new(Ledger {
             tx: Mutex::new(Some(tx)),
@@ -361,10 +364,12 @@ fn add_spend(
     s.month_spent += cost;
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Op>, shared: Arc<Shared>) {
-    let mut data_version: i64 = conn
-        .pragma_query_value(None, "data_version", |r| r.get(0))
-        .unwrap_or(0);
+fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Op>,
+    shared: Arc<Shared>,
+    mut data_version: i64,
+) {
     loop {
         let first = match rx.recv_timeout(IDLE_CHECK) {
             Ok(op) => op,
@@ -718,4 +723,147 @@ pub fn topup(
     )?;
     tx.commit()?;
     Ok(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::pricing::{AppliedPrice, PriceSource, UnitPrices};
+    use crate::ledger::spend::{spend, Dim};
+    use crate::ledger::Usage;
+    use crate::routing::{RequestStatus, ServedBy};
+
+    fn record(
+        id: usize,
+        started_ms: i64,
+        model: &str,
+        bucket: Bucket,
+        tokens: u64,
+    ) -> RequestRecord {
+        let mut r = RequestRecord::new(format!("req_{id}"), model.into(), false);
+        r.started_at = UNIX_EPOCH + Duration::from_millis(started_ms as u64);
+        r.key_id = Some(1);
+        r.key = Some("k".into());
+        r.served_by = Some(ServedBy {
+            channel: "c".into(),
+            brand: "B".into(),
+            upstream_model: model.into(),
+            bucket,
+            target_index: 0,
+            cross_bucket: false,
+            price: Some(AppliedPrice {
+                unit: UnitPrices {
+                    input: 1_000_000,
+                    output: 2_000_000,
+                    ..Default::default()
+                },
+                currency: if bucket == Bucket::Credit {
+                    "USD"
+                } else {
+                    "CNY"
+                }
+                .into(),
+                source: PriceSource::Catalog,
+            }),
+        });
+        r.usage = Some(Usage {
+            input: tokens,
+            output: tokens / 2,
+            ..Default::default()
+        });
+        r.status = if id % 7 == 0 {
+            RequestStatus::UpstreamCut
+        } else {
+            RequestStatus::Ok
+        };
+        r
+    }
+
+    #[test]
+    fn spend_over_any_range_equals_a_direct_sum_over_receipts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let ledger = Ledger::open(&path, BucketsConfig::default()).expect("ledger");
+        let base = 1_700_000_000_000i64;
+        for i in 0..400usize {
+            // Spread over ~5 days at uneven offsets.
+            let at = base + (i as i64) * 1_097_131;
+            let bucket = if i % 3 == 0 {
+                Bucket::Wallet
+            } else {
+                Bucket::Credit
+            };
+            let model = ["a", "b", "c"][i % 3];
+            let rec = record(i, at, model, bucket, 100 + i as u64);
+            ledger.begin(&rec);
+            ledger.record(rec);
+        }
+        ledger.flush();
+        let conn = db::open(&path).expect("db");
+        let ranges = [
+            (base, base + 5 * 86_400_000),
+            (base + 1_234_567, base + 98_765_432),
+            (base + 3_600_000, base + 7_200_000),
+            (base + 10, base + 20),
+            (base + 40_000_000, base + 41_000_000),
+        ];
+        for (from, to) in ranges {
+            for dim in [Dim::Model, Dim::Bucket, Dim::Day] {
+                let rows = spend(&conn, from, to, dim).expect("spend");
+                let (cost, requests, errors): (i64, i64, i64) = conn
+                    .query_row(
+                        "SELECT COALESCE(SUM(cost), 0), COUNT(*), COALESCE(SUM(status = 'upstream_cut'), 0)
+                         FROM receipts WHERE started_at >= ?1 AND started_at < ?2",
+                        [from, to],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .expect("direct");
+                assert_eq!(
+                    rows.iter().map(|r| r.cost).sum::<i64>(),
+                    cost,
+                    "{from}..{to} {dim:?}"
+                );
+                assert_eq!(rows.iter().map(|r| r.requests).sum::<i64>(), requests);
+                assert_eq!(rows.iter().map(|r| r.errors).sum::<i64>(), errors);
+            }
+        }
+        assert_eq!(balance_mismatches(&conn).expect("verify"), vec![]);
+        // Charges went to both buckets, never blended.
+        assert!(ledger.balance(Bucket::Credit) < 0 && ledger.balance(Bucket::Wallet) < 0);
+    }
+
+    #[test]
+    fn balance_includes_queued_charges_and_topups_from_other_processes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.db");
+        let ledger = Ledger::open(&path, BucketsConfig::default()).expect("ledger");
+        let mut other = db::open(&path).expect("db");
+        topup(
+            &mut other,
+            &BucketsConfig::default(),
+            Bucket::Credit,
+            5_000_000,
+            Some("test"),
+        )
+        .expect("topup");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while ledger.balance(Bucket::Credit) != 5_000_000 {
+            assert!(std::time::Instant::now() < deadline, "top-up seen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let rec = record(1, 1_700_000_000_000, "a", Bucket::Credit, 1000);
+        ledger.record(rec);
+        // 1000 × 1 + 500 × 2 = 2000 micro, visible before and after commit.
+        assert_eq!(ledger.balance(Bucket::Credit), 5_000_000 - 2000);
+        ledger.flush();
+        assert_eq!(ledger.balance(Bucket::Credit), 5_000_000 - 2000);
+        let after: i64 = other
+            .query_row(
+                "SELECT balance_after FROM ledger_entries ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .expect("entry");
+        assert_eq!(after, 5_000_000 - 2000);
+    }
 }

@@ -111,3 +111,87 @@ mod tests {
         assert_eq!((u.input, u.output), (0, 0));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::ledger::pricing::UnitPrices;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn prices() -> impl Strategy<Value = UnitPrices> {
+        (
+            0i64..200_000_000,
+            0i64..200_000_000,
+            0i64..200_000_000,
+            0i64..200_000_000,
+            0i64..200_000_000,
+        )
+            .prop_map(|(a, b, c, d, e)| UnitPrices {
+                input: a,
+                cached_input: b,
+                cache_write: c,
+                output: d,
+                reasoning: e,
+            })
+    }
+
+    proptest! {
+        /// The disjoint counts add up to what OpenAI billed, whatever the
+        /// (possibly inconsistent) details say.
+        #[test]
+        fn openai_totals_are_preserved(
+            prompt in 0u64..10_000_000,
+            completion in 0u64..10_000_000,
+            cached in 0u64..20_000_000,
+            reasoning in 0u64..20_000_000,
+        ) {
+            let u = Usage::from_openai(&json!({
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "prompt_tokens_details": {"cached_tokens": cached},
+                "completion_tokens_details": {"reasoning_tokens": reasoning},
+            })).expect("counts");
+            prop_assert_eq!(u.input + u.cached_input + u.cache_write, prompt);
+            prop_assert_eq!(u.output + u.reasoning, completion);
+            prop_assert_eq!(u.total(), prompt + completion);
+            prop_assert!(u.cached_input <= prompt && u.reasoning <= completion);
+        }
+
+        /// More tokens of any kind never cost less, and cost is never negative.
+        #[test]
+        fn cost_is_monotonic_in_tokens(
+            p in prices(),
+            base in (0u64..5_000_000, 0u64..5_000_000, 0u64..5_000_000, 0u64..5_000_000, 0u64..5_000_000),
+            which in 0usize..5,
+            extra in 1u64..1_000_000,
+        ) {
+            let u = Usage { input: base.0, cached_input: base.1, cache_write: base.2, output: base.3, reasoning: base.4 };
+            let mut more = u;
+            match which {
+                0 => more.input += extra,
+                1 => more.cached_input += extra,
+                2 => more.cache_write += extra,
+                3 => more.output += extra,
+                _ => more.reasoning += extra,
+            }
+            let c = p.cost(&u);
+            prop_assert!(c >= 0);
+            prop_assert!(p.cost(&more) >= c);
+        }
+
+        /// Cost is additive up to one rounding: splitting usage in two never
+        /// changes the total by more than one micro-unit.
+        #[test]
+        fn cost_of_parts_matches_cost_of_whole(
+            p in prices(),
+            a in 0u64..5_000_000, b in 0u64..5_000_000,
+        ) {
+            let whole = Usage { input: a + b, ..Usage::default() };
+            let pa = Usage { input: a, ..Usage::default() };
+            let pb = Usage { input: b, ..Usage::default() };
+            let diff = p.cost(&whole) - p.cost(&pa) - p.cost(&pb);
+            prop_assert!((-1..=1).contains(&diff));
+        }
+    }
+}
