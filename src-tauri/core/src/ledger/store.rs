@@ -771,7 +771,7 @@ mod tests {
             output: tokens / 2,
             ..Default::default()
         });
-        r.status = if id % 7 == 0 {
+        r.status = if id.is_multiple_of(7) {
             RequestStatus::UpstreamCut
         } else {
             RequestStatus::Ok
