@@ -104,21 +104,24 @@ fn config_check_names_file_line_and_key() {
 fn serve_writes_a_commented_starter_config_on_first_run_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("conf/switchyard.toml");
-    let mut child = bin()
-        .args([
-            "--config",
-            config.to_str().expect("utf8"),
-            "--data-dir",
-            dir.path().join("data").to_str().expect("utf8"),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawns");
+    let mut guard = crate::helpers::ChildGuard(
+        bin()
+            .args([
+                "--config",
+                config.to_str().expect("utf8"),
+                "--data-dir",
+                dir.path().join("data").to_str().expect("utf8"),
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns"),
+    );
+    let child = &mut guard.0;
     let mut stderr = child.stderr.take().expect("stderr");
     let started = Instant::now();
     let mut text = String::new();

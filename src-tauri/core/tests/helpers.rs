@@ -163,6 +163,17 @@ impl TestApp {
     }
 }
 
+/// A child process that is killed when the test ends, pass or fail, so a
+/// failing assertion never leaves a `switchyard serve` running.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts a gateway whose config is `[server] listen = "127.0.0.1:0"`
 /// followed by `config`.
 pub async fn spawn_app(config: &str) -> TestApp {

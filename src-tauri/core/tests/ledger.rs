@@ -466,14 +466,16 @@ async fn hard_kill_mid_request_leaves_an_interrupted_receipt_charged_by_estimate
 
     let mut serve = Command::new(bin);
     base(&mut serve);
-    let mut child = serve
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let addr = wait_listening(&mut child);
+    let mut child = ChildGuard(
+        serve
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve"),
+    );
+    let addr = wait_listening(&mut child.0);
 
     // A request whose upstream never answers, held open by a raw socket.
     let body =
@@ -507,24 +509,25 @@ async fn hard_kill_mid_request_leaves_an_interrupted_receipt_charged_by_estimate
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    child.kill().expect("kill -9");
-    child.wait().expect("reaped");
+    child.0.kill().expect("kill -9");
+    child.0.wait().expect("reaped");
     drop(sock);
 
     let mut again = Command::new(bin);
     base(&mut again);
-    let mut child = again
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve again");
-    wait_listening(&mut child);
+    let mut child = ChildGuard(
+        again
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve again"),
+    );
+    wait_listening(&mut child.0);
     let conn = switchyard::ledger::db::open(&db_path).expect("db");
     let all = receipts::recent(&conn, 10).expect("receipts");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert_eq!(all.len(), 1);
     let rec = &all[0];
     assert_eq!(rec.status, "interrupted");

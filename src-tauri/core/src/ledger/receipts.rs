@@ -148,23 +148,31 @@ fn source_name(a: &super::pricing::AppliedPrice) -> String {
     }
 }
 
-const COLUMNS: &str = "id, started_at, ended_at, key_id, key_name, project, source, run_id,
+macro_rules! receipt_columns {
+    () => {
+        "id, started_at, ended_at, key_id, key_name, project, source, run_id,
     requested_model, route, channel, brand, upstream_model, bucket, cross_bucket_fallback,
     attempts, walk, retry_count, fallback_count, stream, input_tokens, cached_input_tokens,
     cache_write_tokens, output_tokens, reasoning_tokens, usage_estimated, price_input,
     price_cached_input, price_cache_write, price_output, price_reasoning, price_source,
-    currency, cost, ttft_ms, latency_ms, status, error";
+    currency, cost, ttft_ms, latency_ms, status, error"
+    };
+}
+
+const COLUMNS: &str = receipt_columns!();
+
+const UPSERT: &str = concat!(
+    "INSERT OR REPLACE INTO receipts (",
+    receipt_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+     ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36,
+     ?37, ?38)"
+);
 
 /// Inserts the receipt, or replaces its `pending` row.
 pub(crate) fn upsert(conn: &Connection, r: &Receipt) -> rusqlite::Result<()> {
     let p = r.price;
-    conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO receipts ({COLUMNS}) VALUES
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-          ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36,
-          ?37, ?38)"
-    ))?
-    .execute(params![
+    conn.prepare_cached(UPSERT)?.execute(params![
         r.id,
         r.started_at,
         r.ended_at,

@@ -8,7 +8,7 @@
 //! balance that admission checks read is the stored balance minus charges
 //! queued but not yet committed, so it is exact at every moment.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -442,12 +442,22 @@ type Charged = Vec<(Bucket, i64)>;
 
 fn try_commit<'a>(
     conn: &mut Connection,
-    ops: impl Iterator<Item = &'a Op>,
+    ops: impl Iterator<Item = &'a Op> + Clone,
 ) -> rusqlite::Result<Charged> {
+    // A request that started and finished within one batch needs no
+    // `pending` row: both would land in the same transaction anyway.
+    let finished: HashSet<&str> = ops
+        .clone()
+        .filter_map(|op| match op {
+            Op::Final(r) => Some(r.id.as_str()),
+            _ => None,
+        })
+        .collect();
     let tx = conn.transaction()?;
     let mut charged = Vec::new();
     for op in ops {
         match op {
+            Op::Pending(r) if finished.contains(r.id.as_str()) => {}
             Op::Pending(r) => receipts::upsert(&tx, r)?,
             Op::Final(r) => {
                 if let Some(c) = finalize(&tx, r)? {

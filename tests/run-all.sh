@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The repo's whole test suite, as CI runs it (.ci/run calls this after
+# installing system packages). Safe to run again and again on a developer
+# machine: the build cache and the Python venv are reused.
+#
+#   1. cargo fmt --check            5. cargo test (D-Bus session + unlocked gnome-keyring)
+#   2. cargo clippy -D warnings     6. Python venv for the SDK tests
+#   3. cargo build -p switchyard    7. pytest tests/python (openai SDK vs. `switchyard serve`)
+#
+# Environment:
+#   CARGO_TARGET_DIR  build cache   (default ~/.cache/switchyard-target)
+#   SWITCHYARD_VENV   Python venv   (default ~/.cache/switchyard-venv)
+#   PYTHON            interpreter that creates the venv (default python3)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchyard-target}"
+VENV="${SWITCHYARD_VENV:-$HOME/.cache/switchyard-venv}"
+PYTHON="${PYTHON:-python3}"
+PYTEST_TIMEOUT_S="${PYTEST_TIMEOUT_S:-900}"
+
+if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+fi
+
+declare -a TIMINGS=()
+SECTION=""
+SECTION_START=0
+section() {
+    end_section
+    SECTION="$*"
+    SECTION_START=$SECONDS
+    printf '\n==== %s ====\n' "$SECTION"
+}
+end_section() {
+    if [ -n "$SECTION" ]; then
+        TIMINGS+=("$(printf '%5ss  %s' "$((SECONDS - SECTION_START))" "$SECTION")")
+        SECTION=""
+    fi
+}
+on_exit() {
+    local rc=$?
+    if [ $rc -ne 0 ] && [ -n "$SECTION" ]; then
+        printf '\n==== FAILED: %s (exit %s) ====\n' "$SECTION" "$rc" >&2
+    fi
+}
+trap on_exit EXIT
+
+# Runs "$@" inside a private D-Bus session with an unlocked gnome-keyring
+# (the Secret Service the keyring code talks to); both go away afterwards.
+in_keyring_session() {
+    dbus-run-session -- sh -c '
+        if ! echo pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; then
+            echo "warning: could not start/unlock gnome-keyring; keyring tests may fail" >&2
+        fi
+        exec "$@"' sh "$@"
+}
+
+section "Toolchain"
+cargo --version
+rustc --version
+echo "CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
+
+section "cargo fmt --check"
+FMT_COLOR=auto
+[ -t 1 ] || FMT_COLOR=never
+cargo fmt --all -- --check --color "$FMT_COLOR"
+
+section "cargo clippy (-D warnings)"
+cargo clippy --all-targets -- -D warnings
+
+section "cargo build -p switchyard"
+cargo build -p switchyard
+SWITCHYARD_BIN="$CARGO_TARGET_DIR/debug/switchyard"
+export SWITCHYARD_BIN
+test -x "$SWITCHYARD_BIN" || { echo "no binary at $SWITCHYARD_BIN" >&2; exit 1; }
+
+section "cargo test (inside a D-Bus session with gnome-keyring)"
+for tool in dbus-run-session gnome-keyring-daemon; do
+    command -v "$tool" >/dev/null || { echo "$tool not found: run .ci/run (or apt-get install dbus gnome-keyring)" >&2; exit 1; }
+done
+in_keyring_session cargo test
+
+section "Python venv for the SDK tests ($VENV)"
+if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    rm -rf "$VENV"
+    mkdir -p "$(dirname "$VENV")"
+    if ! "$PYTHON" -m venv "$VENV"; then
+        echo "'$PYTHON -m venv' failed; trying /usr/bin/python3" >&2
+        rm -rf "$VENV"
+        /usr/bin/python3 -m venv "$VENV"
+    fi
+fi
+"$VENV/bin/python" --version
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$ROOT/tests/python/requirements.txt" </dev/null
+"$VENV/bin/python" -m pip freeze --disable-pip-version-check | grep -iE '^(openai|pytest)==' || true
+
+section "pytest tests/python (openai SDK against switchyard serve)"
+(
+    cd "$ROOT/tests/python"
+    in_keyring_session timeout --kill-after=30 "$PYTEST_TIMEOUT_S" "$VENV/bin/python" -m pytest -q </dev/null
+)
+
+end_section
+printf '\n==== Summary: all checks passed ====\n'
+printf '%s\n' "${TIMINGS[@]}"
