@@ -265,6 +265,9 @@ def gateway(primary: MockUpstream, backup: MockUpstream,
 
     env = dict(os.environ)
     env["MOCK_KEY"] = MOCK_KEY
+    # Never touch a real keyring: this gateway's secrets come from env vars,
+    # and its admin token lives for this run only.
+    env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=/nonexistent/switchyard-tests"
     env.setdefault("SWITCHYARD_LOG", "info")
     proc = subprocess.Popen(
         [str(bin_), "--config", str(config), "--data-dir", str(data_dir), "serve"],

@@ -1,10 +1,12 @@
 //! Starting and stopping the gateway: where its files live, compiling the
-//! config, binding the loopback port, and shutting down gracefully.
+//! config, the admin token, binding the loopback port, and shutting down
+//! gracefully.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -15,8 +17,9 @@ use crate::ledger::db::DbError;
 use crate::ledger::Ledger;
 use crate::routing::record::Recorders;
 use crate::routing::{BuildError, Gateway, LogRecorder, Recorder};
-use crate::secrets::SecretStore;
-use crate::server::{router, AppState};
+use crate::secrets::status::StatusWriter;
+use crate::secrets::{self, AdminTokenSource, SecretStore};
+use crate::server::{conn, router, AdminToken, AppState};
 
 pub const CONFIG_FILE: &str = "switchyard.toml";
 pub const DB_FILE: &str = "switchyard.db";
@@ -95,8 +98,10 @@ pub struct AppOptions {
 pub struct Server {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
+    /// Opens the management API (`/api`); shown to the user at start.
+    pub admin_token: SecretString,
     shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 impl Server {
@@ -110,11 +115,7 @@ impl Server {
 
     /// Runs until the server stops.
     pub async fn wait(self) -> Result<(), AppError> {
-        match self.task.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(AppError::Join(e.to_string())),
-            Err(e) => Err(AppError::Join(e.to_string())),
-        }
+        self.task.await.map_err(|e| AppError::Join(e.to_string()))
     }
 
     /// A handle that stops the server when sent to (or dropped).
@@ -123,7 +124,8 @@ impl Server {
     }
 }
 
-/// Opens the database, compiles the config, binds the port and serves.
+/// Binds the port, opens the database, compiles the config, reads (or
+/// makes) the admin token, and serves.
 pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
     let addr = opts.config.listen_addr().map_err(AppError::Listen)?;
     if opts.config.server.allow_remote && !addr.ip().is_loopback() {
@@ -133,22 +135,48 @@ pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
              and holds a gateway key can spend your balances"
         );
     }
+    // Bound first: the guard checks `Host` against the real port.
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| AppError::Bind { addr, source })?;
+
     let db = crate::app::db_path(&opts.data_dir);
     let ledger_db = db.clone();
     let buckets = opts.config.buckets.clone();
     let ledger = tokio::task::spawn_blocking(move || Ledger::open(&ledger_db, buckets))
         .await
         .map_err(|e| AppError::Join(e.to_string()))??;
+    let status_db = db.clone();
     let keys = tokio::task::spawn_blocking(move || KeyCache::open(db))
         .await
         .map_err(|e| AppError::Join(e.to_string()))??;
     keys.spawn_poller();
 
-    let secrets = Arc::clone(&opts.secrets);
+    // Keyring reads block: channel secrets and the admin token.
+    let store = Arc::clone(&opts.secrets);
     let config = opts.config;
-    let gateway = tokio::task::spawn_blocking(move || Gateway::build(config, secrets.as_ref()))
+    let (gateway, (admin_token, admin_source)) =
+        tokio::task::spawn_blocking(move || -> Result<_, AppError> {
+            let mut gateway = Gateway::build(config, store.as_ref())?;
+            let (writer, rejected) = StatusWriter::open(&status_db)?;
+            gateway.track_secret_status(writer, &rejected);
+            Ok((gateway, secrets::admin_token(store.as_ref())))
+        })
         .await
         .map_err(|e| AppError::Join(e.to_string()))??;
+    match admin_source {
+        AdminTokenSource::Stored => {}
+        AdminTokenSource::Created => {
+            tracing::info!("created the admin token for /api; it is kept in the OS keyring")
+        }
+        AdminTokenSource::Ephemeral(why) => tracing::warn!(
+            "the admin token for /api cannot be kept in the OS keyring ({why}); this one works \
+             until the gateway stops"
+        ),
+    }
 
     let mut recorders: Vec<Arc<dyn Recorder>> = vec![
         Arc::clone(&ledger) as Arc<dyn Recorder>,
@@ -160,30 +188,26 @@ pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
         keys,
         ledger,
         recorder: Arc::new(Recorders(recorders)),
+        listen: addr,
+        admin: AdminToken::new(&admin_token),
     });
 
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| AppError::Bind { addr, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| AppError::Bind { addr, source })?;
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(Arc::clone(&state));
+    let client_timeout = state.gateway.config.server.client_timeout();
     let ledger = Arc::clone(&state.ledger);
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
+        conn::serve(listener, app, client_timeout, async move {
+            let _ = rx.await;
+        })
+        .await;
         // Every request has finished: commit the last receipts.
         let _ = tokio::task::spawn_blocking(move || ledger.flush()).await;
-        served
     });
     Ok(Server {
         addr,
         state,
+        admin_token,
         shutdown: Some(tx),
         task,
     })

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use chrono::Datelike;
 use clap::{Args, Parser, Subcommand};
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use crate::ledger::money::{format_amount, format_micro, parse_amount};
 use crate::ledger::pricing::effective_price;
 use crate::ledger::spend::{self, Dim};
 use crate::ledger::{db, receipts, store};
+use crate::secrets::status as secret_status;
 use crate::secrets::{KeyringStore, SecretStore};
 
 #[derive(Debug, Parser)]
@@ -214,6 +216,51 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Receipts { limit, json, id } => receipts_cmd(&paths, limit, json, id.as_deref()),
         Command::Prices => prices(&paths),
     }
+}
+
+/// "credit: today 0.12 of 5.00 · month 3.40 USD" for each bucket the key
+/// spent from or has a budget in.
+fn key_spend_text(
+    conn: &rusqlite::Connection,
+    config: &Config,
+    key: &keys::GatewayKey,
+) -> anyhow::Result<String> {
+    let today = chrono::Local::now().date_naive();
+    let day_start = store::local_midnight_ms(today);
+    let month_start = store::local_midnight_ms(today.with_day(1).unwrap_or(today));
+    let mut parts = Vec::new();
+    for b in Bucket::ALL {
+        let (day, month): (i64, i64) = conn.query_row(
+            "SELECT COALESCE(SUM(CASE WHEN started_at >= ?2 THEN cost END), 0), COALESCE(SUM(cost), 0)
+             FROM receipts WHERE key_id = ?1 AND bucket = ?3 AND started_at >= ?4",
+            rusqlite::params![key.id, day_start, b.as_str(), month_start.min(day_start)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let daily = key.daily_budget.get(&b);
+        let monthly = key.monthly_budget.get(&b);
+        if day == 0 && month == 0 && daily.is_none() && monthly.is_none() {
+            continue;
+        }
+        let of = |limit: Option<&i64>| {
+            limit
+                .map(|v| format!(" of {}", format_micro(*v)))
+                .unwrap_or_default()
+        };
+        parts.push(format!(
+            "{}: today {}{} · month {}{} {}",
+            b.as_str(),
+            format_micro(day),
+            of(daily),
+            format_micro(month),
+            of(monthly),
+            config.buckets.currency(b)
+        ));
+    }
+    Ok(if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join("; ")
+    })
 }
 
 /// `5` (each bucket) or `wallet=30`, repeatable.
@@ -720,6 +767,14 @@ fn serve(paths: &Paths, listen: Option<&str>) -> anyhow::Result<()> {
             paths.config.display(),
             paths.data_dir.display()
         );
+        let mut ui = server.addr;
+        if ui.ip().is_unspecified() {
+            ui.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        eprintln!(
+            "Open the Switchyard UI: http://{ui}/#token={}",
+            secrecy::ExposeSecret::expose_secret(&server.admin_token)
+        );
         let mut server = server;
         let stop = server.take_shutdown();
         let waiter = tokio::spawn(server.wait());
@@ -795,25 +850,33 @@ fn key(paths: &Paths, command: KeyCommand) -> anyhow::Result<()> {
                 println!("No gateway keys yet. Create one with `switchyard key create NAME`.");
                 return Ok(());
             }
-            let rows: Vec<[String; 6]> = keys
-                .iter()
-                .map(|k| {
-                    [
-                        k.name.clone(),
-                        format!("{}…", k.prefix),
-                        k.models_display(),
-                        k.buckets_display(),
-                        k.project.clone().unwrap_or_else(|| "-".into()),
-                        if k.revoked_at.is_some() {
-                            "revoked".into()
-                        } else {
-                            "active".into()
-                        },
-                    ]
-                })
-                .collect();
+            let config = config_or_default(paths)?;
+            let mut rows: Vec<[String; 7]> = Vec::new();
+            for k in &keys {
+                rows.push([
+                    k.name.clone(),
+                    format!("{}…", k.prefix),
+                    k.models_display(),
+                    k.buckets_display(),
+                    k.project.clone().unwrap_or_else(|| "-".into()),
+                    if k.revoked_at.is_some() {
+                        "revoked".into()
+                    } else {
+                        "active".into()
+                    },
+                    key_spend_text(&conn, &config, k)?,
+                ]);
+            }
             print_table(
-                &["NAME", "KEY", "MODELS", "BUCKETS", "PROJECT", "STATUS"],
+                &[
+                    "NAME",
+                    "KEY",
+                    "MODELS",
+                    "BUCKETS",
+                    "PROJECT",
+                    "STATUS",
+                    "SPEND (BUDGET)",
+                ],
                 &rows,
             );
         }
@@ -872,7 +935,11 @@ fn secret(paths: &Paths, command: SecretCommand) -> anyhow::Result<()> {
             known(&channel)?;
             let secret = read_secret(&channel)?;
             store.set(&channel, &secret)?;
-            println!("Stored the secret for `{channel}` in the OS keyring.");
+            forget_rejection(paths, &channel)?;
+            println!(
+                "Stored the secret for `{channel}` in the OS keyring; a running gateway uses it \
+                 once restarted."
+            );
             if let Some(c) = config.channel(&channel) {
                 if c.secret != SecretRef::Keyring {
                     println!(
@@ -883,14 +950,22 @@ fn secret(paths: &Paths, command: SecretCommand) -> anyhow::Result<()> {
         }
         SecretCommand::Delete { channel } => {
             known(&channel)?;
-            if store.delete(&channel)? {
+            let removed = store.delete(&channel)?;
+            forget_rejection(paths, &channel)?;
+            if removed {
                 println!("Removed the secret for `{channel}` from the OS keyring.");
             } else {
                 println!("No secret was stored for `{channel}`.");
             }
         }
         SecretCommand::Status => {
+            let rejected = if paths.db().exists() {
+                secret_status::rejections(&db::open(&paths.db())?)?
+            } else {
+                BTreeMap::new()
+            };
             let mut rows = Vec::new();
+            let mut refused = Vec::new();
             for c in &config.channels {
                 let id = c.id.get_ref();
                 let (source, status) = match &c.secret {
@@ -908,9 +983,18 @@ fn secret(paths: &Paths, command: SecretCommand) -> anyhow::Result<()> {
                         match store.get(id) {
                             Ok(Some(_)) => "set".into(),
                             Ok(None) => "missing".into(),
-                            Err(e) => format!("unavailable: {e}"),
+                            Err(e) => format!("unavailable ({e})"),
                         },
                     ),
+                };
+                // A provider's refusal outranks "set": the secret is there
+                // but does not work.
+                let status = match rejected.get(id) {
+                    Some(r) => {
+                        refused.push(id.as_str());
+                        format!("rejected ({} at {})", r.status, fmt_ms(r.at_ms))
+                    }
+                    None => status,
                 };
                 rows.push([id.clone(), source, status]);
             }
@@ -919,7 +1003,24 @@ fn secret(paths: &Paths, command: SecretCommand) -> anyhow::Result<()> {
             } else {
                 print_table(&["CHANNEL", "SOURCE", "SECRET"], &rows);
             }
+            if !refused.is_empty() {
+                println!();
+                println!(
+                    "The provider refused the secret of {}. Store a working one with \
+                     `switchyard secret set CHANNEL` (or fix the environment variable), then \
+                     restart the gateway.",
+                    refused.join(", ")
+                );
+            }
         }
+    }
+    Ok(())
+}
+
+/// `secret set` and `secret delete` start the channel's record afresh.
+fn forget_rejection(paths: &Paths, channel: &str) -> anyhow::Result<()> {
+    if paths.db().exists() {
+        secret_status::clear(&db::open(&paths.db())?, channel)?;
     }
     Ok(())
 }

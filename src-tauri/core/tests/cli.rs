@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
     c.env_remove("SWITCHYARD_CONFIG")
-        .env_remove("SWITCHYARD_DATA_DIR");
+        .env_remove("SWITCHYARD_DATA_DIR")
+        // Never touch the developer's real keyring.
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/switchyard-tests",
+        );
     c
 }
 

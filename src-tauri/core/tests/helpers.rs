@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use switchyard::app::{self, AppOptions, Server};
 use switchyard::config::{Bucket, Config};
@@ -51,6 +52,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// A key that may use every model and bucket.
     pub key: String,
+    /// The admin token for `/api` (kept in the test's in-memory store).
+    pub admin_token: String,
     pub http: reqwest::Client,
     pub capture: Arc<Capture>,
     pub dir: TempDir,
@@ -186,6 +189,15 @@ pub async fn spawn_app(config: &str) -> TestApp {
 
 /// Starts a gateway with a whole config text and secrets in the store.
 pub async fn spawn_app_with(config: &str, secrets: &[(&str, &str)]) -> TestApp {
+    spawn_app_recording(config, secrets, Vec::new()).await
+}
+
+/// As [`spawn_app_with`], with more recorders to hand every request to.
+pub async fn spawn_app_recording(
+    config: &str,
+    secrets: &[(&str, &str)],
+    recorders: Vec<Arc<dyn Recorder>>,
+) -> TestApp {
     init_tracing();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config::parse(config, Path::new("test.toml")).expect("test config is valid");
@@ -205,17 +217,28 @@ pub async fn spawn_app_with(config: &str, secrets: &[(&str, &str)]) -> TestApp {
     .expect("key");
     drop(conn);
     let capture = Arc::new(Capture::default());
+    let mut all: Vec<Arc<dyn Recorder>> = vec![Arc::clone(&capture) as Arc<dyn Recorder>];
+    all.extend(recorders);
     let server = app::start(AppOptions {
         config,
         data_dir: dir.path().to_path_buf(),
         secrets: Arc::clone(&store) as Arc<dyn SecretStore>,
-        recorders: vec![Arc::clone(&capture) as Arc<dyn Recorder>],
+        recorders: all,
     })
     .await
     .expect("gateway starts");
+    let admin_token = store
+        .get(switchyard::secrets::ADMIN_TOKEN_ACCOUNT)
+        .expect("memory store")
+        .expect("the admin token is stored at first start");
+    assert_eq!(
+        admin_token.expose_secret(),
+        server.admin_token.expose_secret()
+    );
     TestApp {
         addr: server.addr,
         key,
+        admin_token: admin_token.expose_secret().to_string(),
         http: reqwest::Client::new(),
         capture,
         dir,

@@ -442,7 +442,12 @@ async fn hard_kill_mid_request_leaves_an_interrupted_receipt_charged_by_estimate
         c.arg("--config")
             .arg(&config)
             .arg("--data-dir")
-            .arg(dir.path());
+            .arg(dir.path())
+            // Never touch the developer's real keyring.
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                "unix:path=/nonexistent/switchyard-tests",
+            );
     };
     let mut topup = Command::new(bin);
     base(&mut topup);
@@ -545,4 +550,83 @@ async fn hard_kill_mid_request_leaves_an_interrupted_receipt_charged_by_estimate
         .expect("charged");
     assert_eq!(charged, 250);
     assert_eq!(balance_mismatches(&conn).expect("verify"), vec![]);
+}
+
+#[tokio::test]
+async fn prices_command_shows_every_target_and_flags_unpriced_ones() {
+    let (o, r) = (MockUpstream::start().await, MockUpstream::start().await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("switchyard.toml");
+    let mut text = priced_config(&o, &r, "");
+    text.push_str(
+        "\n[[routes]]\nmodel = \"local\"\ntargets = [{ channel = \"relay\", model = \"llama-local\" }]\n",
+    );
+    std::fs::write(&config, text).expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--config")
+        .arg(&config)
+        .arg("prices")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        line("primary official/gpt-4o").contains("credit 2.50 1.25 10.00 USD catalog"),
+        "{text}"
+    );
+    // 2.50 USD × 0.3 × 7.1 = 5.325 CNY.
+    assert!(
+        line("cheap").contains("wallet 5.325 2.6625 21.30 CNY catalog"),
+        "{text}"
+    );
+    assert!(
+        line("house").contains("3.00 3.00 12.00 CNY route override"),
+        "{text}"
+    );
+    assert!(line("llama-local").contains("UNPRICED"), "{text}");
+}
+
+#[tokio::test]
+async fn key_list_shows_spend_against_budgets() {
+    let (o, r) = (MockUpstream::start().await, MockUpstream::start().await);
+    let app = spawn_app(&priced_config(&o, &r, "")).await;
+    app.topup(Bucket::Credit, TEN).await;
+    let (_, key) = keys::create(
+        &app.db(),
+        &NewKey {
+            name: "ide".into(),
+            daily_budget: BTreeMap::from([(Bucket::Credit, 1_000_000)]),
+            ..Default::default()
+        },
+    )
+    .expect("key");
+    assert_eq!(app.chat_as(&key, ask("gpt-4o", false)).await.status(), 200);
+    app.flush().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--data-dir")
+        .arg(app.dir.path())
+        .args(["key", "list"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let ide = text
+        .lines()
+        .find(|l| l.starts_with("ide "))
+        .expect("ide listed");
+    assert!(
+        ide.contains("credit: today 0.000075 of 1.00 · month 0.000075 USD"),
+        "{text}"
+    );
 }

@@ -6,4 +6,5 @@ mod failover;
 mod helpers;
 mod ledger;
 mod mock;
+mod security;
 mod streaming;

@@ -45,6 +45,8 @@ pub enum Reply {
     EndWithoutFinish,
     /// SSE: an error event before any token.
     ErrorEventFirst,
+    /// SSE: this many content chunks, then an error event with this message.
+    ErrorEventAfter(usize, String),
 }
 
 pub const TOKENS: [&str; 3] = ["Hello", " from", " upstream"];
@@ -341,6 +343,17 @@ async fn answer(sock: &mut TcpStream, reply: Reply, model: &str, stream: bool, u
         _ => {}
     }
     match reply {
+        Reply::ErrorEventAfter(n, message) => {
+            for i in 0..n {
+                if !event(sock, &token(i)).await {
+                    return;
+                }
+            }
+            let error = json!({"error": {"message": message, "type": "server_error"}});
+            event(sock, &error.to_string()).await;
+            end_body(sock).await;
+            return;
+        }
         Reply::CutAfter(n) | Reply::StallAfter(n) => {
             for i in 0..n {
                 if !event(sock, &token(i)).await {

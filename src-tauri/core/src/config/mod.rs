@@ -25,6 +25,8 @@ pub const STARTER_CONFIG: &str = include_str!("starter.toml");
 
 /// Default body limit: large enough for a few images as data URLs.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Default time a client has to send request headers, and again its body.
+pub const DEFAULT_CLIENT_TIMEOUT_S: f64 = 30.0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -194,6 +196,10 @@ pub struct ServerConfig {
     /// Browser origins allowed to call the port cross-origin.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Longest a client may take to send a request's headers, and again its
+    /// body, before the connection is closed (slow clients cannot hold it).
+    #[serde(default = "default_client_timeout")]
+    pub client_timeout_s: f64,
 }
 
 fn default_listen() -> Spanned<String> {
@@ -201,6 +207,9 @@ fn default_listen() -> Spanned<String> {
 }
 fn default_max_body() -> usize {
     DEFAULT_MAX_BODY_BYTES
+}
+fn default_client_timeout() -> f64 {
+    DEFAULT_CLIENT_TIMEOUT_S
 }
 
 impl Default for ServerConfig {
@@ -210,7 +219,14 @@ impl Default for ServerConfig {
             allow_remote: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             allowed_origins: Vec::new(),
+            client_timeout_s: DEFAULT_CLIENT_TIMEOUT_S,
         }
+    }
+}
+
+impl ServerConfig {
+    pub fn client_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.client_timeout_s)
     }
 }
 
@@ -444,6 +460,19 @@ impl Config {
                 "must be at least 1024 bytes".into(),
             );
         }
+        let t = self.server.client_timeout_s;
+        if !(t.is_finite() && (0.1..=3600.0).contains(&t)) {
+            return fail(
+                0..0,
+                "server.client_timeout_s".into(),
+                "must be a number of seconds between 0.1 and 3600".into(),
+            );
+        }
+        for (i, origin) in self.server.allowed_origins.iter().enumerate() {
+            if let Err(msg) = check_origin(origin) {
+                return fail(0..0, format!("server.allowed_origins[{i}]"), msg);
+            }
+        }
 
         for bucket in Bucket::ALL {
             let b = self.buckets.get(bucket);
@@ -518,6 +547,14 @@ impl Config {
                         ch.id.span(),
                         format!("channels[{i}].base_url"),
                         "must not carry a query string (secrets belong in the keyring)".into(),
+                    );
+                }
+                Some(url) if has_userinfo(url) => {
+                    return fail(
+                        ch.id.span(),
+                        format!("channels[{i}].base_url"),
+                        "must not carry a user name or password (secrets belong in the keyring)"
+                            .into(),
                     );
                 }
                 _ => {}
@@ -631,6 +668,33 @@ impl Config {
 /// rather than failing on the first request.
 fn kind_supported(kind: ChannelType) -> bool {
     matches!(kind, ChannelType::OpenAi | ChannelType::OpenAiCompatible)
+}
+
+/// `https://user:pass@host/…`: credentials in the authority part.
+fn has_userinfo(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.contains('@')
+}
+
+/// A browser origin is `scheme://host[:port]`, exactly as browsers send it.
+fn check_origin(origin: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Err(format!(
+            "`{origin}` is not an origin like \"http://localhost:5173\" (scheme://host[:port])"
+        ));
+    };
+    let scheme_ok = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok || rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!(
+            "`{origin}` is not an origin like \"http://localhost:5173\" (scheme://host[:port], \
+             no path or trailing slash)"
+        ));
+    }
+    Ok(())
 }
 
 fn valid_id(id: &str) -> bool {
@@ -777,6 +841,47 @@ targets = [{ channel = "openai", model = "gpt-5.5" }, { channel = "relay", model
         assert_eq!(cfg.buckets.currency(Bucket::Wallet), "CNY");
         assert_eq!(cfg.buckets.get(Bucket::Credit).on_empty, OnEmpty::Block);
         assert!((cfg.buckets.usd_rate(Bucket::Wallet) - 7.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn base_url_with_credentials_is_refused() {
+        let err = parse(
+            "[[channels]]\nid = \"r\"\ntype = \"openai-compatible\"\nbucket = \"wallet\"\n\
+             base_url = \"https://user:sk-123@relay.example/v1\"\n",
+        )
+        .expect_err("credentials in the URL")
+        .to_string();
+        assert!(err.contains("channels[0].base_url"), "{err}");
+        assert!(
+            !err.contains("sk-123"),
+            "the message does not repeat them: {err}"
+        );
+        assert!(!has_userinfo("https://relay.example/v1/models@latest"));
+    }
+
+    #[test]
+    fn allowed_origins_and_client_timeout_are_checked() {
+        let cfg = parse(
+            "[server]\nallowed_origins = [\"http://localhost:5173\", \"tauri://localhost\"]\n\
+             client_timeout_s = 2.5\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            cfg.server.client_timeout(),
+            std::time::Duration::from_millis(2500)
+        );
+        assert_eq!(
+            parse("").expect("defaults").server.client_timeout(),
+            std::time::Duration::from_secs(30)
+        );
+        let err = parse("[server]\nallowed_origins = [\"http://localhost:5173/\"]\n")
+            .expect_err("trailing slash")
+            .to_string();
+        assert!(err.contains("server.allowed_origins[0]"), "{err}");
+        let err = parse("[server]\nclient_timeout_s = 0\n")
+            .expect_err("zero")
+            .to_string();
+        assert!(err.contains("server.client_timeout_s"), "{err}");
     }
 
     #[test]

@@ -120,9 +120,15 @@ fn budget_from_json(s: &str) -> BTreeMap<Bucket, i64> {
 
 /// A fresh key: `sy-` followed by 43 base62 characters.
 pub fn generate() -> String {
+    random_token("sy-")
+}
+
+/// `prefix` followed by 43 base62 characters (256 random bits) from the
+/// OS-seeded thread RNG.
+pub fn random_token(prefix: &str) -> String {
     let mut rng = rand::thread_rng();
-    let mut key = String::with_capacity(3 + KEY_CHARS);
-    key.push_str("sy-");
+    let mut key = String::with_capacity(prefix.len() + KEY_CHARS);
+    key.push_str(prefix);
     for _ in 0..KEY_CHARS {
         key.push(ALPHABET[rng.gen_range(0..ALPHABET.len())] as char);
     }

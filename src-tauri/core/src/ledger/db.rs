@@ -116,6 +116,13 @@ const MIGRATIONS: &[&str] = &[
 
     ALTER TABLE gateway_keys ADD COLUMN daily_budget TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE gateway_keys ADD COLUMN monthly_budget TEXT NOT NULL DEFAULT '{}';",
+    // 3: the providers' verdict on each channel's secret (secrets::status);
+    // a row with `rejected_at` set means the secret was answered 401/403.
+    "CREATE TABLE channel_status (
+        channel     TEXT PRIMARY KEY,
+        rejected_at INTEGER,
+        status      INTEGER
+    );",
 ];
 
 #[derive(Debug, thiserror::Error)]

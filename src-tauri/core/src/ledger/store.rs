@@ -290,11 +290,12 @@ impl Ledger {
         )
     }
 
-    /// Blocks until everything queued so far is committed.
+    /// Blocks until everything queued so far is committed. (If the writer
+    /// has died, the acknowledgement's sender is gone and this returns.)
     pub fn flush(&self) {
         let (ack, done) = mpsc::channel();
         self.send(Op::Flush(ack));
-        let _ = done.recv_timeout(Duration::from_secs(30));
+        let _ = done.recv();
     }
 
     /// Commits what is queued and stops the writer.

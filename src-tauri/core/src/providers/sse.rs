@@ -3,11 +3,14 @@
 //! Upstream bytes arrive split at arbitrary points; this assembles them into
 //! events without copying more than the current partial line, accepts `\n`,
 //! `\r\n` and `\r` line ends, ignores comments and unknown fields, and
-//! refuses a line longer than [`MAX_LINE`] instead of growing without bound.
+//! refuses a line or an event larger than [`MAX_LINE`] instead of growing
+//! without bound. Where the input is split never changes what comes out —
+//! events, or the error.
 
 use bytes::{Buf, BytesMut};
 
-/// Longest single line accepted from an upstream (one SSE `data:` line).
+/// Longest single line, and largest event (its `data:` lines joined),
+/// accepted from an upstream.
 pub const MAX_LINE: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -22,9 +25,11 @@ pub struct SseEvent {
 pub enum SseError {
     #[error("upstream sent an SSE line longer than {MAX_LINE} bytes")]
     LineTooLong,
+    #[error("upstream sent an SSE event larger than {MAX_LINE} bytes")]
+    EventTooLarge,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseParser {
     buf: BytesMut,
     /// The previous chunk ended in `\r`; a leading `\n` now belongs to it.
@@ -32,6 +37,14 @@ pub struct SseParser {
     event: Option<String>,
     data: String,
     has_data: bool,
+    /// Most bytes a line, or an event's data, may hold.
+    limit: usize,
+}
+
+impl Default for SseParser {
+    fn default() -> Self {
+        Self::with_limit(MAX_LINE)
+    }
 }
 
 impl SseParser {
@@ -39,9 +52,24 @@ impl SseParser {
         Self::default()
     }
 
-    /// Feeds bytes; pushes every event they complete onto `out`.
+    /// A parser holding lines and events to `limit` bytes.
+    pub fn with_limit(limit: usize) -> Self {
+        SseParser {
+            buf: BytesMut::new(),
+            pending_cr: false,
+            event: None,
+            data: String::new(),
+            has_data: false,
+            limit,
+        }
+    }
+
+    /// Feeds bytes; pushes every event they complete onto `out`. After an
+    /// error the parser is spent.
     pub fn push(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
-        if self.pending_cr {
+        // An empty chunk (HTTP/2 allows empty DATA frames) must not end a
+        // pending `\r` early: its `\n` may still come.
+        if self.pending_cr && !chunk.is_empty() {
             self.pending_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
                 chunk = rest;
@@ -59,9 +87,10 @@ impl SseParser {
                     self.buf.advance(1);
                 }
             }
-            self.line(&line, out);
+            self.line(&line, out)?;
         }
-        if self.buf.len() > MAX_LINE {
+        // A partial line already over the limit can only grow.
+        if self.buf.len() > self.limit {
             self.buf.clear();
             return Err(SseError::LineTooLong);
         }
@@ -70,21 +99,25 @@ impl SseParser {
 
     /// Ends the input: a final event without its blank line is still
     /// delivered (upstreams that close right after the last `data:` line).
-    pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+    pub fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
         if !self.buf.is_empty() {
             let line = std::mem::take(&mut self.buf);
-            self.line(&line, out);
+            self.line(&line, out)?;
         }
         self.dispatch(out);
+        Ok(())
     }
 
-    fn line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+    fn line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        if line.len() > self.limit {
+            return Err(SseError::LineTooLong);
+        }
         if line.is_empty() {
             self.dispatch(out);
-            return;
+            return Ok(());
         }
         if line[0] == b':' {
-            return;
+            return Ok(());
         }
         let (field, value) = match line.iter().position(|&b| b == b':') {
             Some(i) => {
@@ -96,6 +129,10 @@ impl SseParser {
         let value = String::from_utf8_lossy(value);
         match field {
             b"data" => {
+                let joined = self.data.len() + usize::from(self.has_data) + value.len();
+                if joined > self.limit {
+                    return Err(SseError::EventTooLarge);
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -105,6 +142,7 @@ impl SseParser {
             b"event" => self.event = Some(value.into_owned()),
             _ => {}
         }
+        Ok(())
     }
 
     fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
@@ -129,7 +167,7 @@ mod tests {
         for c in chunks {
             p.push(c, &mut out).expect("within limits");
         }
-        p.finish(&mut out);
+        p.finish(&mut out).expect("within limits");
         out
     }
 
@@ -172,5 +210,146 @@ mod tests {
         let mut out = Vec::new();
         let big = vec![b'x'; MAX_LINE + 1];
         assert_eq!(p.push(&big, &mut out), Err(SseError::LineTooLong));
+    }
+
+    #[test]
+    fn empty_chunk_between_cr_and_lf_keeps_them_one_line_end() {
+        let out = parse_all(&[b"event: ping\r", b"", b"\ndata: x\n\n"]);
+        assert_eq!(
+            out,
+            vec![SseEvent {
+                event: Some("ping".into()),
+                data: "x".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn event_of_many_data_lines_is_bounded_too() {
+        let mut p = SseParser::with_limit(16);
+        let mut out = Vec::new();
+        assert_eq!(p.push(b"data: 12345678\n", &mut out), Ok(()));
+        assert_eq!(
+            p.push(b"data: 12345678\n", &mut out),
+            Err(SseError::EventTooLarge)
+        );
+        assert!(out.is_empty());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const LIMIT: usize = 48;
+
+        /// What the parser made of `input` cut at `cuts`: the events before
+        /// any error, and the error. Checks the memory bound after each push.
+        fn run(input: &[u8], cuts: &[usize], limit: usize) -> (Vec<SseEvent>, Option<SseError>) {
+            let mut p = SseParser::with_limit(limit);
+            let mut out = Vec::new();
+            let mut at = 0;
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+            cuts.sort_unstable();
+            for end in cuts.into_iter().chain([input.len()]) {
+                if let Err(e) = p.push(&input[at..end], &mut out) {
+                    return (out, Some(e));
+                }
+                assert!(
+                    p.buf.len() <= limit && p.data.len() <= limit,
+                    "holds {} + {} bytes with a limit of {limit}",
+                    p.buf.len(),
+                    p.data.len()
+                );
+                at = end;
+            }
+            let end = p.finish(&mut out).err();
+            (out, end)
+        }
+
+        /// Bytes that look like SSE often enough to reach every branch.
+        fn sse_bytes() -> impl Strategy<Value = Vec<u8>> {
+            let piece = prop_oneof![
+                Just(b"data:".to_vec()),
+                Just(b"data: ".to_vec()),
+                Just(b"event: ".to_vec()),
+                Just(b": keep-alive".to_vec()),
+                Just(b"id: 7".to_vec()),
+                Just(b"\n".to_vec()),
+                Just(b"\r".to_vec()),
+                Just(b"\r\n".to_vec()),
+                Just(b"\n\n".to_vec()),
+                Just(b"{\"a\":[1,2]}".to_vec()),
+                Just("\u{e9}\u{1F600}".as_bytes().to_vec()),
+                Just(vec![b'x'; 30]),
+                prop::collection::vec(any::<u8>(), 1..6),
+            ];
+            prop::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+        }
+
+        proptest! {
+            #[test]
+            fn where_the_input_is_split_never_changes_the_output(
+                input in sse_bytes(),
+                cuts in prop::collection::vec(any::<usize>(), 0..12),
+            ) {
+                let whole = run(&input, &[], LIMIT);
+                prop_assert_eq!(&run(&input, &cuts, LIMIT), &whole);
+                let every_byte: Vec<usize> = (1..input.len()).collect();
+                prop_assert_eq!(&run(&input, &every_byte, LIMIT), &whole);
+                // Without a binding limit nothing is refused.
+                prop_assert_eq!(run(&input, &cuts, MAX_LINE).1, None);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic_or_exceed_the_limit(
+                input in prop::collection::vec(any::<u8>(), 0..600),
+                cuts in prop::collection::vec(any::<usize>(), 0..12),
+            ) {
+                prop_assert_eq!(run(&input, &cuts, LIMIT), run(&input, &[], LIMIT));
+            }
+
+            #[test]
+            fn well_formed_events_come_back_as_sent_whatever_the_line_ends(
+                events in prop::collection::vec(
+                    (
+                        prop::option::of("[a-z]{1,8}"),
+                        prop::collection::vec("[^\r\n]{0,12}", 1..4),
+                    ),
+                    0..8,
+                ),
+                ends in prop::collection::vec(0..3usize, 64),
+                cuts in prop::collection::vec(any::<usize>(), 0..12),
+            ) {
+                let mut input = String::new();
+                let mut i = 0;
+                let mut last = "";
+                let mut end = || {
+                    i += 1;
+                    let mut e = ["\n", "\r", "\r\n"][ends[i % ends.len()]];
+                    // `\r` then `\n` is one CRLF line end, not two.
+                    if last == "\r" && e == "\n" {
+                        e = "\r";
+                    }
+                    last = e;
+                    e
+                };
+                for (name, lines) in &events {
+                    if let Some(n) = name {
+                        input.push_str(&format!("event: {n}{}", end()));
+                    }
+                    for l in lines {
+                        input.push_str(&format!("data: {l}{}", end()));
+                    }
+                    input.push_str(end());
+                }
+                let (got, err) = run(input.as_bytes(), &cuts, MAX_LINE);
+                prop_assert_eq!(err, None);
+                let want: Vec<SseEvent> = events
+                    .iter()
+                    .map(|(name, lines)| SseEvent { event: name.clone(), data: lines.join("\n") })
+                    .collect();
+                prop_assert_eq!(got, want);
+            }
+        }
     }
 }

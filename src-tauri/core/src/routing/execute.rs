@@ -181,6 +181,7 @@ pub async fn execute(
             let failure = match result {
                 Ok(answer) => {
                     gw.circuit_success(target);
+                    gw.secret_accepted(&target.channel);
                     let rec = guard.rec();
                     rec.served_by = Some(ServedBy {
                         channel: target.channel.id.clone(),
@@ -214,7 +215,7 @@ pub async fn execute(
                 gw.circuit_failure(target, Instant::now());
             }
             if let Failure::KeyRejected { status } = failure {
-                target.channel.mark_key_rejected();
+                gw.secret_rejected(&target.channel, status);
                 hints.push(format!(
                     "The provider rejected the secret of channel `{}` ({status}); store a new one \
                      with `switchyard secret set {}`.",
@@ -361,7 +362,7 @@ async fn attempt(
         Err(_) => return Err(Failure::Timeout(wait.1)),
         Ok(Err(e)) => {
             let failure = classify(&e);
-            tracing::debug!(channel = %channel.id, error = %e.without_url(), "upstream request failed");
+            tracing::debug!(channel = %channel.id, error = %super::describe_http_error(e), "upstream request failed");
             return Err(failure);
         }
         Ok(Ok(r)) => r,
@@ -424,7 +425,9 @@ async fn attempt(
                 }
             }
             Ok(None) => {
-                parser.finish(&mut events);
+                if parser.finish(&mut events).is_err() {
+                    return Err(Failure::Malformed);
+                }
                 ended = true;
             }
         }

@@ -26,6 +26,7 @@ use crate::config::{
 use crate::ledger::catalog::Catalog;
 use crate::ledger::pricing::{effective_price, AppliedPrice};
 use crate::providers::{self, Provider};
+use crate::secrets::status::{Rejection, StatusWriter};
 use crate::secrets::{self, ResolvedSecret, SecretStore};
 
 pub use circuit::{Admission, Circuit, CircuitState};
@@ -35,6 +36,20 @@ pub use record::{
     RequestStatus, ServedBy,
 };
 pub use stream::{pump, StreamOut, StreamStart};
+
+/// A reqwest error as the log shows it: the message and its causes, never
+/// the URL (logs keep no upstream URLs, whatever a base URL holds).
+pub(crate) fn describe_http_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
 
 /// One upstream account, ready to call.
 pub struct Channel {
@@ -70,8 +85,14 @@ impl Channel {
         self.key_rejected.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn mark_key_rejected(&self) {
-        self.key_rejected.store(true, Ordering::Relaxed);
+    /// Returns whether the secret was not already marked rejected.
+    pub(crate) fn mark_key_rejected(&self) -> bool {
+        !self.key_rejected.swap(true, Ordering::Relaxed)
+    }
+
+    /// Returns whether the secret had been marked rejected.
+    fn clear_key_rejected(&self) -> bool {
+        self.key_rejected.swap(false, Ordering::Relaxed)
     }
 }
 
@@ -143,6 +164,8 @@ pub struct Gateway {
     circuits: Mutex<HashMap<(String, String), Circuit>>,
     defaults: Timeouts,
     model_lists: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    /// Where providers' verdicts on channel secrets are recorded.
+    secret_status: Option<StatusWriter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -238,7 +261,41 @@ impl Gateway {
             circuits: Mutex::new(HashMap::new()),
             defaults,
             model_lists: Mutex::new(HashMap::new()),
+            secret_status: None,
         })
+    }
+
+    /// Records providers' verdicts on channel secrets through `writer`,
+    /// starting from the rejections on record.
+    pub fn track_secret_status(
+        &mut self,
+        writer: StatusWriter,
+        rejected: &std::collections::BTreeMap<String, Rejection>,
+    ) {
+        for channel in &self.channels {
+            if rejected.contains_key(&channel.id) {
+                channel.mark_key_rejected();
+            }
+        }
+        self.secret_status = Some(writer);
+    }
+
+    /// The provider answered 401/403 to `channel`'s secret.
+    pub(crate) fn secret_rejected(&self, channel: &Channel, status: u16) {
+        if channel.mark_key_rejected() {
+            if let Some(w) = &self.secret_status {
+                w.rejected(&channel.id, status);
+            }
+        }
+    }
+
+    /// The provider served a request with `channel`'s secret.
+    pub(crate) fn secret_accepted(&self, channel: &Channel) {
+        if channel.clear_key_rejected() {
+            if let Some(w) = &self.secret_status {
+                w.accepted(&channel.id);
+            }
+        }
     }
 
     pub fn channels(&self) -> &[Arc<Channel>] {
@@ -369,7 +426,7 @@ impl Gateway {
                 Vec::new()
             }
             Err(e) => {
-                tracing::debug!(channel = %channel.id, error = %e.without_url(), "model list unavailable");
+                tracing::debug!(channel = %channel.id, error = %describe_http_error(e), "model list unavailable");
                 Vec::new()
             }
         };

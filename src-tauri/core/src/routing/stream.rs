@@ -110,7 +110,7 @@ async fn relay(start: &mut StreamStart, tx: &mpsc::Sender<Bytes>, encode: Encode
             _ = tx.closed() => return End::ClientGone,
             next = tokio::time::timeout(idle, start.body.next()) => next,
         };
-        let ended = match next {
+        let (parsed, ended) = match next {
             Err(_) => {
                 return End::Cut(
                     format!(
@@ -130,22 +130,17 @@ async fn relay(start: &mut StreamStart, tx: &mpsc::Sender<Bytes>, encode: Encode
                     RequestStatus::UpstreamCut,
                 );
             }
-            Ok(Some(Ok(bytes))) => {
-                if start.parser.push(&bytes, &mut events).is_err() {
-                    return End::Cut(
-                        "The upstream sent an oversized stream event; the answer above is incomplete."
-                            .into(),
-                        "upstream_malformed",
-                        RequestStatus::UpstreamCut,
-                    );
-                }
-                false
-            }
-            Ok(None) => {
-                start.parser.finish(&mut events);
-                true
-            }
+            Ok(Some(Ok(bytes))) => (start.parser.push(&bytes, &mut events), false),
+            Ok(None) => (start.parser.finish(&mut events), true),
         };
+        if parsed.is_err() {
+            return End::Cut(
+                "The upstream sent an oversized stream event; the answer above is incomplete."
+                    .into(),
+                "upstream_malformed",
+                RequestStatus::UpstreamCut,
+            );
+        }
         for ev in events.drain(..) {
             let d = start.decoder.decode(&ev);
             if d.malformed {

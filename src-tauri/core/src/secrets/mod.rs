@@ -1,19 +1,31 @@
-//! Provider secrets: where they live and how they are read.
+//! Provider secrets and the admin token: where they live and how they are
+//! read.
 //!
 //! Secrets live in the OS keyring (service `switchyard`, account = channel
-//! id), or in an environment variable the user named, and nowhere else. In
-//! memory they are [`SecretString`]s, whose `Debug` prints a placeholder.
-//! Store calls block (D-Bus, Keychain), so async code runs them on
-//! `spawn_blocking`.
+//! id), or in an environment variable the user named, and nowhere else. The
+//! management API's admin token lives there too, under an account no
+//! channel id can spell. In memory they are [`SecretString`]s, whose `Debug`
+//! prints a placeholder. Store calls block (D-Bus, Keychain), so async code
+//! runs them on `spawn_blocking`. [`status`] keeps the providers' verdict on
+//! each channel's secret.
+
+pub mod status;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::SecretRef;
 
 pub const KEYRING_SERVICE: &str = "switchyard";
+
+/// The keyring account holding the admin token. Channel ids are only
+/// `[A-Za-z0-9._-]`, so the `:` keeps it apart from every channel.
+pub const ADMIN_TOKEN_ACCOUNT: &str = "switchyard:admin-token";
+
+/// Admin tokens start with this; gateway keys with `sy-`.
+pub const ADMIN_TOKEN_PREFIX: &str = "sya-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -165,10 +177,42 @@ pub fn resolve(store: &dyn SecretStore, channel: &str, secret: &SecretRef) -> Re
     }
 }
 
+/// Where this run's admin token came from.
+#[derive(Debug)]
+pub enum AdminTokenSource {
+    /// Read from the store: the same token as the last run.
+    Stored,
+    /// Made now and stored for the next runs.
+    Created,
+    /// The store could not be used (why): the token lasts for this run only.
+    Ephemeral(String),
+}
+
+/// The management API's admin token: read from `store`, or made (256
+/// random bits) and stored on first use. When the store cannot be used the
+/// gateway still starts, with a token valid until it stops. Blocking.
+pub fn admin_token(store: &dyn SecretStore) -> (SecretString, AdminTokenSource) {
+    match store.get(ADMIN_TOKEN_ACCOUNT) {
+        Ok(Some(t)) if t.expose_secret().starts_with(ADMIN_TOKEN_PREFIX) => {
+            return (t, AdminTokenSource::Stored)
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let token = SecretString::from(crate::keys::random_token(ADMIN_TOKEN_PREFIX));
+            return (token, AdminTokenSource::Ephemeral(e.to_string()));
+        }
+    }
+    let token = crate::keys::random_token(ADMIN_TOKEN_PREFIX);
+    let source = match store.set(ADMIN_TOKEN_ACCOUNT, &token) {
+        Ok(()) => AdminTokenSource::Created,
+        Err(e) => AdminTokenSource::Ephemeral(e.to_string()),
+    };
+    (SecretString::from(token), source)
+}
+
 /// Removes every occurrence of `secret` from upstream text (error bodies
 /// sometimes echo the key they were sent) before it is logged or relayed.
 pub fn scrub(text: &[u8], secret: Option<&SecretString>) -> bytes::Bytes {
-    use secrecy::ExposeSecret;
     let Some(secret) = secret
         .map(|s| s.expose_secret().as_bytes())
         .filter(|s| s.len() >= 4)
@@ -192,7 +236,6 @@ pub fn scrub(text: &[u8], secret: Option<&SecretString>) -> bytes::Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
 
     #[test]
     fn scrub_removes_every_copy_of_the_secret() {
@@ -225,5 +268,132 @@ mod tests {
             resolve(&s, "ollama", &SecretRef::None),
             ResolvedSecret::NotNeeded
         ));
+    }
+
+    #[test]
+    fn admin_token_is_made_once_then_read_back_under_its_own_account() {
+        let s = MemoryStore::new();
+        let (first, source) = admin_token(&s);
+        assert!(matches!(source, AdminTokenSource::Created), "{source:?}");
+        let t = first.expose_secret();
+        assert!(t.starts_with("sya-") && t.len() >= 4 + 43, "{t}");
+        let clash = format!(
+            "[[channels]]\nid = \"{ADMIN_TOKEN_ACCOUNT}\"\ntype = \"openai\"\nbucket = \"credit\"\n"
+        );
+        assert!(
+            crate::config::Config::parse(&clash, std::path::Path::new("t.toml")).is_err(),
+            "no channel id can name the admin token's account"
+        );
+        let (again, source) = admin_token(&s);
+        assert!(matches!(source, AdminTokenSource::Stored), "{source:?}");
+        assert_eq!(again.expose_secret(), t);
+    }
+
+    /// A store whose backend is not there, like a Linux session without a
+    /// Secret Service.
+    struct NoKeyring;
+
+    impl SecretStore for NoKeyring {
+        fn get(&self, _: &str) -> Result<Option<SecretString>, SecretError> {
+            Err(SecretError::Unavailable {
+                detail: "no D-Bus session".into(),
+            })
+        }
+        fn set(&self, _: &str, _: &str) -> Result<(), SecretError> {
+            Err(SecretError::Unavailable {
+                detail: "no D-Bus session".into(),
+            })
+        }
+        fn delete(&self, _: &str) -> Result<bool, SecretError> {
+            Ok(false)
+        }
+    }
+
+    #[test]
+    fn admin_token_without_a_keyring_lasts_for_this_run_and_says_why() {
+        let (t, source) = admin_token(&NoKeyring);
+        assert!(t.expose_secret().starts_with("sya-"));
+        match source {
+            AdminTokenSource::Ephemeral(why) => assert!(why.contains("no D-Bus session"), "{why}"),
+            other => panic!("expected Ephemeral, got {other:?}"),
+        }
+    }
+
+    /// A keyring store under a service of its own, emptied when dropped
+    /// so the user's real entries are never touched.
+    struct TestKeyring {
+        store: KeyringStore,
+        accounts: Vec<&'static str>,
+    }
+
+    impl Drop for TestKeyring {
+        fn drop(&mut self) {
+            for a in &self.accounts {
+                let _ = self.store.delete(a);
+            }
+        }
+    }
+
+    /// The real OS keyring under a throwaway service name, or `None` (with a
+    /// `SKIPPED:` line) when this machine has no Secret Service. Where one
+    /// is expected (inside `dbus-run-session` with gnome-keyring), set
+    /// `SWITCHYARD_REQUIRE_KEYRING=1` to make its absence a failure.
+    fn real_keyring(accounts: Vec<&'static str>) -> Option<TestKeyring> {
+        let service = format!("switchyard-test-{}", crate::keys::random_token(""));
+        let store = KeyringStore::with_service(&service);
+        match store.get("probe") {
+            Ok(None) => Some(TestKeyring { store, accounts }),
+            Ok(Some(_)) => panic!("a fresh test service `{service}` already holds a secret"),
+            Err(SecretError::Unavailable { detail }) => {
+                assert!(
+                    std::env::var_os("SWITCHYARD_REQUIRE_KEYRING").is_none(),
+                    "SWITCHYARD_REQUIRE_KEYRING is set but there is no Secret Service: {detail}"
+                );
+                // Straight to the process's stderr: the test harness
+                // captures `eprintln!` of passing tests, and a skip must show.
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "SKIPPED: no Secret Service ({detail})");
+                None
+            }
+            Err(e) => panic!("the Secret Service is there but refused a read: {e}"),
+        }
+    }
+
+    #[test]
+    fn keyring_store_round_trips_a_secret_in_the_real_secret_service() {
+        let Some(k) = real_keyring(vec!["openai", "other"]) else {
+            return;
+        };
+        let s = &k.store;
+        s.set("openai", "sk-keyring-roundtrip-1").expect("set");
+        let got = s.get("openai").expect("get").expect("present");
+        assert_eq!(got.expose_secret(), "sk-keyring-roundtrip-1");
+        s.set("openai", "sk-keyring-roundtrip-2")
+            .expect("overwrite");
+        let got = s.get("openai").expect("get").expect("present");
+        assert_eq!(got.expose_secret(), "sk-keyring-roundtrip-2");
+        assert!(
+            s.get("other").expect("get other").is_none(),
+            "accounts are separate"
+        );
+        assert!(s.delete("openai").expect("delete"));
+        assert!(s.get("openai").expect("get after delete").is_none());
+        assert!(!s.delete("openai").expect("delete twice"));
+        match resolve(s, "openai", &SecretRef::Keyring) {
+            ResolvedSecret::Missing(msg) => assert!(msg.contains("switchyard secret set openai")),
+            other => panic!("expected Missing, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn admin_token_persists_in_the_real_secret_service() {
+        let Some(k) = real_keyring(vec![ADMIN_TOKEN_ACCOUNT]) else {
+            return;
+        };
+        let (first, source) = admin_token(&k.store);
+        assert!(matches!(source, AdminTokenSource::Created), "{source:?}");
+        let (again, source) = admin_token(&k.store);
+        assert!(matches!(source, AdminTokenSource::Stored), "{source:?}");
+        assert_eq!(first.expose_secret(), again.expose_secret());
     }
 }

@@ -63,13 +63,60 @@ pub enum GatewayError {
     AllTargetsFailed { status: StatusCode, summary: String },
     #[error("Internal error in the gateway (request id {0}); see the Switchyard log.")]
     Internal(String),
+    /// The `Host` is not a name this gateway answers to.
+    #[error(
+        "Host `{0}` is not allowed. Switchyard answers only requests addressed to 127.0.0.1, \
+         localhost or [::1], so that a web page cannot reach it through a DNS name it controls \
+         (DNS rebinding). Use http://127.0.0.1:PORT."
+    )]
+    HostNotAllowed(String),
+    /// A browser request from a page whose origin is not allowed.
+    #[error(
+        "Requests from web pages at origin `{0}` are not allowed. If you trust that page, add \
+         its origin to `allowed_origins` in the [server] table of switchyard.toml."
+    )]
+    OriginNotAllowed(String),
+    #[error(
+        "Too many requests with a missing or wrong key from this address; try again in \
+         {retry_after} s. Requests with a valid key are not affected."
+    )]
+    TooManyAuthFailures { retry_after: u64 },
+    #[error(
+        "The request was not received within {seconds} s (server.client_timeout_s); the \
+         connection is closed."
+    )]
+    ClientTimeout { seconds: f64 },
+    #[error(
+        "The management API (/api) needs the admin token: send `Authorization: Bearer sya-...`. \
+         `switchyard serve` prints it at start-up (in the UI link); gateway keys (`sy-...`) do \
+         not open /api."
+    )]
+    AdminTokenRequired,
+    #[error(
+        "The admin token opens only the management API (/api). Send a gateway key (`sy-...`) \
+         here; create one with `switchyard key create NAME`."
+    )]
+    AdminTokenIsNotAKey,
 }
+
+/// Marks a response refusing a missing or wrong credential, so the
+/// connection guard can count failures per client address.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthFailure;
 
 impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::BadRequest(_) | GatewayError::BadJson(_) => StatusCode::BAD_REQUEST,
-            GatewayError::MissingKey | GatewayError::InvalidKey => StatusCode::UNAUTHORIZED,
+            GatewayError::MissingKey
+            | GatewayError::InvalidKey
+            | GatewayError::AdminTokenRequired
+            | GatewayError::AdminTokenIsNotAKey => StatusCode::UNAUTHORIZED,
+            GatewayError::HostNotAllowed(_) | GatewayError::OriginNotAllowed(_) => {
+                StatusCode::FORBIDDEN
+            }
+            GatewayError::TooManyAuthFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::ClientTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             GatewayError::ModelNotAllowed { .. } | GatewayError::BucketNotAllowed { .. } => {
                 StatusCode::FORBIDDEN
             }
@@ -90,12 +137,17 @@ impl GatewayError {
             | GatewayError::BadJson(_)
             | GatewayError::MissingKey
             | GatewayError::InvalidKey
+            | GatewayError::AdminTokenRequired
+            | GatewayError::AdminTokenIsNotAKey
+            | GatewayError::ClientTimeout { .. }
             | GatewayError::UnknownModel(_)
             | GatewayError::BodyTooLarge { .. }
             | GatewayError::Upstream { .. } => "invalid_request_error",
-            GatewayError::ModelNotAllowed { .. } | GatewayError::BucketNotAllowed { .. } => {
-                "permission_error"
-            }
+            GatewayError::ModelNotAllowed { .. }
+            | GatewayError::BucketNotAllowed { .. }
+            | GatewayError::HostNotAllowed(_)
+            | GatewayError::OriginNotAllowed(_) => "permission_error",
+            GatewayError::TooManyAuthFailures { .. } => "rate_limit_error",
             GatewayError::AllTargetsFailed { .. } => "upstream_error",
             GatewayError::BalanceEmpty(_) | GatewayError::BudgetExhausted(_) => {
                 "insufficient_quota"
@@ -116,6 +168,12 @@ impl GatewayError {
             GatewayError::BodyTooLarge { .. } => Some("request_too_large"),
             GatewayError::BalanceEmpty(_) => Some("balance_empty"),
             GatewayError::BudgetExhausted(_) => Some("budget_exceeded"),
+            GatewayError::HostNotAllowed(_) => Some("host_not_allowed"),
+            GatewayError::OriginNotAllowed(_) => Some("origin_not_allowed"),
+            GatewayError::TooManyAuthFailures { .. } => Some("too_many_auth_failures"),
+            GatewayError::ClientTimeout { .. } => Some("request_timeout"),
+            GatewayError::AdminTokenRequired => Some("admin_token_required"),
+            GatewayError::AdminTokenIsNotAKey => Some("invalid_api_key"),
             GatewayError::AllTargetsFailed { status, .. } => Some(match status.as_u16() {
                 504 => "upstream_timeout",
                 503 => "upstream_unavailable",
@@ -173,10 +231,29 @@ fn openai_error_passthrough(body: &Bytes) -> Bytes {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let mut resp = (self.status(), self.openai_body()).into_response();
-        resp.headers_mut().insert(
+        let headers = resp.headers_mut();
+        headers.insert(
             axum::http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        match self {
+            GatewayError::TooManyAuthFailures { retry_after } => {
+                headers.insert(axum::http::header::RETRY_AFTER, retry_after.into());
+            }
+            GatewayError::ClientTimeout { .. } => {
+                headers.insert(
+                    axum::http::header::CONNECTION,
+                    HeaderValue::from_static("close"),
+                );
+            }
+            GatewayError::MissingKey
+            | GatewayError::InvalidKey
+            | GatewayError::AdminTokenRequired
+            | GatewayError::AdminTokenIsNotAKey => {
+                resp.extensions_mut().insert(AuthFailure);
+            }
+            _ => {}
+        }
         resp
     }
 }

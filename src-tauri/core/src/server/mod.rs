@@ -1,21 +1,31 @@
 //! The loopback HTTP server: the axum router and its shared state.
 //!
 //! [`router`] builds the whole API from an [`AppState`] so tests can drive
-//! it without a socket; [`crate::app`] binds it to the configured address.
+//! it without a socket; [`crate::app`] binds it to the configured address
+//! and serves it with [`conn::serve`]. Every request passes the
+//! [`guard`] first; a handler that panics answers an OpenAI-format 500
+//! without the panic's message.
 
+mod admin;
+pub mod conn;
 mod error;
+mod guard;
 mod openai;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, Request};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-pub use error::GatewayError;
+pub use admin::AdminToken;
+pub use error::{AuthFailure, GatewayError};
 
 use crate::keys::{GatewayKey, KeyCache};
 use crate::ledger::Ledger;
@@ -27,16 +37,27 @@ pub struct AppState {
     pub ledger: Arc<Ledger>,
     /// The ledger and the log line, and any others (tests).
     pub recorder: Arc<dyn Recorder>,
+    /// The address the gateway listens on (the port is the bound one).
+    pub listen: SocketAddr,
+    /// Opens `/api`.
+    pub admin: AdminToken,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.gateway.config.server.max_body_bytes;
+    let guard = Arc::new(guard::Guard::new(
+        &state.gateway.config.server,
+        state.listen,
+    ));
     Router::new()
         .route("/health", get(health))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
+        .merge(admin::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(guard, guard::check))
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let path = req
@@ -47,6 +68,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// A handler panicked: the client gets the OpenAI-format 500, and neither
+/// it nor the log line repeats the panic's message (it could hold data).
+fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let request_id = openai::new_request_id();
+    tracing::error!(request_id = %request_id, "a request handler panicked");
+    GatewayError::Internal(request_id).into_response()
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -60,28 +89,29 @@ async fn not_found(uri: axum::http::Uri) -> GatewayError {
     ))
 }
 
+/// The token of `Authorization: Bearer …`.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let token = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?
+        .trim();
+    (!token.is_empty()).then_some(token)
+}
+
 /// The gateway key presented as `Authorization: Bearer …` or `x-api-key`.
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let v = v.trim();
-        if let Some(token) = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-        {
-            let token = token.trim();
-            if !token.is_empty() {
-                return Some(token);
-            }
-        }
-    }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    bearer_token(headers).or_else(|| {
+        headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    })
 }
 
 async fn authenticate(
@@ -89,9 +119,9 @@ async fn authenticate(
     headers: &HeaderMap,
 ) -> Result<Arc<GatewayKey>, GatewayError> {
     let presented = presented_key(headers).ok_or(GatewayError::MissingKey)?;
-    state
-        .keys
-        .authenticate(presented)
-        .await
-        .ok_or(GatewayError::InvalidKey)
+    match state.keys.authenticate(presented).await {
+        Some(key) => Ok(key),
+        None if state.admin.matches(presented) => Err(GatewayError::AdminTokenIsNotAKey),
+        None => Err(GatewayError::InvalidKey),
+    }
 }

@@ -271,3 +271,149 @@ pub async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap)
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LIMIT: usize = 1 << 20;
+
+    fn parse(bytes: &[u8]) -> Result<Map<String, Value>, GatewayError> {
+        parse_body(Ok(Bytes::copy_from_slice(bytes)), LIMIT)
+    }
+
+    /// A refusal the client can act on: a 4xx with a message.
+    fn assert_clear_refusal(e: &GatewayError) {
+        assert!(e.status().is_client_error(), "{e:?} is {}", e.status());
+        assert!(!e.to_string().trim().is_empty(), "{e:?} has no message");
+        let body: Value = serde_json::from_slice(&e.openai_body()).expect("OpenAI error JSON");
+        assert!(body["error"]["message"].is_string());
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                .prop_map(Value::from),
+            ".{0,10}".prop_map(Value::from),
+            Just(Value::from("gpt-test")),
+            Just(Value::from(" ")),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let key = prop_oneof![
+                Just("model".to_string()),
+                Just("messages".to_string()),
+                Just("stream".to_string()),
+                Just("stream_options".to_string()),
+                ".{0,6}",
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((key, inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// What the body must satisfy, said once more independently.
+    fn acceptable(v: &Value) -> bool {
+        let Some(o) = v.as_object() else {
+            return false;
+        };
+        let model_ok = o
+            .get("model")
+            .and_then(Value::as_str)
+            .is_some_and(|m| !m.trim().is_empty());
+        let messages_ok = o
+            .get("messages")
+            .and_then(Value::as_array)
+            .is_some_and(|m| !m.is_empty());
+        let stream_ok = o
+            .get("stream")
+            .is_none_or(|s| s.is_boolean() || s.is_null());
+        model_ok && messages_ok && stream_ok
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_are_parsed_or_refused_with_a_4xx(
+            bytes in prop::collection::vec(any::<u8>(), 0..300),
+        ) {
+            if let Err(e) = parse(&bytes) {
+                assert_clear_refusal(&e);
+            }
+        }
+
+        #[test]
+        fn arbitrary_json_is_accepted_exactly_when_it_is_a_chat_request(v in json_value()) {
+            let text = serde_json::to_vec(&v).expect("serialise");
+            match parse(&text) {
+                Ok(map) => {
+                    prop_assert!(acceptable(&v), "accepted {v}");
+                    // Every field kept (values compared loosely: floats
+                    // need not round-trip to the last bit).
+                    let sent: Vec<&String> = v.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+                    prop_assert_eq!(map.keys().collect::<Vec<_>>(), sent);
+                }
+                Err(e) => {
+                    prop_assert!(!acceptable(&v), "refused {v}: {e}");
+                    assert_clear_refusal(&e);
+                }
+            }
+        }
+
+        #[test]
+        fn chat_requests_with_any_extra_fields_are_accepted(
+            extra in prop::collection::vec(("[a-z_]{1,8}", json_value()), 0..5),
+            stream in prop::option::of(any::<bool>()),
+        ) {
+            let mut body = serde_json::json!({
+                "model": "gpt-test",
+                "messages": [{"role": "user", "content": "hi"}],
+            });
+            for (k, v) in extra {
+                if !matches!(k.as_str(), "model" | "messages" | "stream") {
+                    body[k] = v;
+                }
+            }
+            if let Some(s) = stream {
+                body["stream"] = Value::Bool(s);
+            }
+            prop_assert!(parse(body.to_string().as_bytes()).is_ok());
+        }
+    }
+
+    #[test]
+    fn deeply_nested_json_is_refused_not_a_stack_overflow() {
+        let depth = 100_000;
+        let text = format!(
+            "{{\"model\":\"m\",\"messages\":{}{}}}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let e = parse(text.as_bytes()).expect_err("too deep");
+        assert_clear_refusal(&e);
+    }
+
+    #[test]
+    fn body_the_extractor_could_not_buffer_is_413() {
+        use axum::extract::FromRequest;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        // Over the extractor's own 2 MiB default.
+        let rejection = rt.block_on(async {
+            let big = axum::http::Request::builder()
+                .body(axum::body::Body::from(vec![b'x'; 3 * 1024 * 1024]))
+                .expect("request");
+            Bytes::from_request(big, &()).await
+        });
+        let e = parse_body(rejection, LIMIT).expect_err("refused");
+        assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_clear_refusal(&e);
+    }
+}
