@@ -1,7 +1,17 @@
 //! The command line shared by `switchyard` and `switchyard-desktop`
 //! (DESIGN.md §3). This is the binary's edge: errors become `anyhow`
 //! messages here and a non-zero exit code.
-#![allow(clippy::print_stdout)]
+
+/// `println!` for command output: when stdout is closed early (`| head`),
+/// the command stops quietly instead of panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -305,7 +315,7 @@ fn topup(paths: &Paths, bucket: Bucket, amount: &str, note: Option<&str>) -> any
     let mut conn = db::open(&paths.db())?;
     let after = store::topup(&mut conn, &config.buckets, bucket, amount, note)?;
     let currency = config.buckets.currency(bucket);
-    println!(
+    out!(
         "Topped up {} by {}; balance now {}.",
         bucket.title(),
         format_amount(amount, currency),
@@ -360,12 +370,12 @@ fn spend_report(
         }
     };
     if csv {
-        println!(
+        out!(
             "{},bucket,currency,requests,input_tokens,output_tokens,cost,fallbacks,errors,unpriced",
             by.title().to_lowercase()
         );
         for r in &rows {
-            println!(
+            out!(
                 "{},{},{},{},{},{},{},{},{},{}",
                 csv_field(&r.group),
                 r.bucket,
@@ -386,17 +396,17 @@ fn spend_report(
             .single()
             .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M").to_string())
     };
-    println!(
+    out!(
         "Spend from {} to {} (local time), by {}",
         fmt_time(from_ms),
         fmt_time(to_ms),
         by.title().to_lowercase()
     );
     let balances = store_balances(&conn)?;
-    println!("Balances: {}", balances.join(" · "));
-    println!();
+    out!("Balances: {}", balances.join(" · "));
+    out!();
     if rows.is_empty() {
-        println!("No requests in this period.");
+        out!("No requests in this period.");
         return Ok(());
     }
     let table: Vec<[String; 8]> = rows
@@ -440,14 +450,14 @@ fn spend_report(
         ],
         &table,
     );
-    println!();
+    out!();
     for t in spend::totals(&rows) {
         let cost = if t.currency.is_empty() {
             "nothing charged".to_string()
         } else {
             format_amount(t.cost, &t.currency)
         };
-        println!(
+        out!(
             "{}: {} over {} request(s); fallback rate {}, error rate {}{}",
             if t.bucket.is_empty() {
                 "Not charged to a bucket".to_string()
@@ -507,7 +517,7 @@ fn receipts_cmd(paths: &Paths, limit: usize, json: bool, id: Option<&str>) -> an
             bail!("no receipt with id `{id}`");
         };
         if json {
-            println!("{}", serde_json::to_string_pretty(&r)?);
+            out!("{}", serde_json::to_string_pretty(&r)?);
             return Ok(());
         }
         print_receipt(&r);
@@ -515,11 +525,11 @@ fn receipts_cmd(paths: &Paths, limit: usize, json: bool, id: Option<&str>) -> an
     }
     let list = receipts::recent(&conn, limit)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        out!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
     if list.is_empty() {
-        println!("No receipts yet.");
+        out!("No receipts yet.");
         return Ok(());
     }
     let rows: Vec<[String; 6]> = list
@@ -561,7 +571,7 @@ fn cost_text(r: &receipts::Receipt) -> String {
 }
 
 fn print_receipt(r: &receipts::Receipt) {
-    let line = |k: &str, v: String| println!("{k:<14} {v}");
+    let line = |k: &str, v: String| out!("{k:<14} {v}");
     line("Receipt", r.id.clone());
     line("Started", fmt_ms(r.started_at));
     line(
@@ -710,10 +720,10 @@ fn prices(paths: &Paths) -> anyhow::Result<()> {
         }
     }
     if rows.is_empty() {
-        println!("No routes in {}.", paths.config.display());
+        out!("No routes in {}.", paths.config.display());
         return Ok(());
     }
-    println!(
+    out!(
         "Prices per 1M tokens, in each target's bucket currency (catalog {}).",
         catalog.version
     );
@@ -842,12 +852,12 @@ fn key(paths: &Paths, command: KeyCommand) -> anyhow::Result<()> {
                     .unwrap_or_default()
             );
             eprintln!("It is shown only this once — copy it now:");
-            println!("{plaintext}");
+            out!("{plaintext}");
         }
         KeyCommand::List => {
             let keys = keys::list(&conn)?;
             if keys.is_empty() {
-                println!("No gateway keys yet. Create one with `switchyard key create NAME`.");
+                out!("No gateway keys yet. Create one with `switchyard key create NAME`.");
                 return Ok(());
             }
             let config = config_or_default(paths)?;
@@ -882,7 +892,7 @@ fn key(paths: &Paths, command: KeyCommand) -> anyhow::Result<()> {
         }
         KeyCommand::Revoke { name } => {
             keys::revoke(&conn, &name)?;
-            println!("Revoked `{name}`; requests with it are refused from now on.");
+            out!("Revoked `{name}`; requests with it are refused from now on.");
         }
     }
     Ok(())
@@ -936,13 +946,13 @@ fn secret(paths: &Paths, command: SecretCommand) -> anyhow::Result<()> {
             let secret = read_secret(&channel)?;
             store.set(&channel, &secret)?;
             forget_rejection(paths, &channel)?;
-            println!(
+            out!(
                 "Stored the secret for `{channel}` in the OS keyring; a running gateway uses it \
                  once restarted."
             );
             if let Some(c) = config.channel(&channel) {
                 if c.secret != SecretRef::Keyring {
-                    println!(
+                    out!(
                         "Note: channel `{channel}` is configured to read its secret elsewhere; set `secret = \"keyring\"` to use this one."
                     );
                 }
@@ -953,9 +963,9 @@ fn secret(paths: &Paths, command: SecretCommand) -> anyhow::Result<()> {
             let removed = store.delete(&channel)?;
             forget_rejection(paths, &channel)?;
             if removed {
-                println!("Removed the secret for `{channel}` from the OS keyring.");
+                out!("Removed the secret for `{channel}` from the OS keyring.");
             } else {
-                println!("No secret was stored for `{channel}`.");
+                out!("No secret was stored for `{channel}`.");
             }
         }
         SecretCommand::Status => {
@@ -999,13 +1009,13 @@ fn secret(paths: &Paths, command: SecretCommand) -> anyhow::Result<()> {
                 rows.push([id.clone(), source, status]);
             }
             if rows.is_empty() {
-                println!("No channels in {}.", paths.config.display());
+                out!("No channels in {}.", paths.config.display());
             } else {
                 print_table(&["CHANNEL", "SOURCE", "SECRET"], &rows);
             }
             if !refused.is_empty() {
-                println!();
-                println!(
+                out!();
+                out!(
                     "The provider refused the secret of {}. Store a working one with \
                      `switchyard secret set CHANNEL` (or fix the environment variable), then \
                      restart the gateway.",
@@ -1027,7 +1037,7 @@ fn forget_rejection(paths: &Paths, channel: &str) -> anyhow::Result<()> {
 
 fn config_check(paths: &Paths) -> anyhow::Result<()> {
     let config = Config::load(&paths.config)?;
-    println!(
+    out!(
         "{} is valid: {} channel(s), {} route(s), listening on {}.",
         paths.config.display(),
         config.channels.len(),
@@ -1053,7 +1063,7 @@ fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
                 out.push_str(&format!("{cell:<w$}  "));
             }
         }
-        println!("{}", out.trim_end());
+        out!("{}", out.trim_end());
     };
     line(header.to_vec());
     for row in rows {
