@@ -663,11 +663,9 @@ impl Config {
     }
 }
 
-/// Channel types this build can call. Anthropic and Gemini need their own
-/// translation layers; until those exist the config refuses them up front
-/// rather than failing on the first request.
+/// Channel types this build can call: those with a provider module.
 fn kind_supported(kind: ChannelType) -> bool {
-    matches!(kind, ChannelType::OpenAi | ChannelType::OpenAiCompatible)
+    crate::providers::for_type(kind).is_some()
 }
 
 /// `https://user:pass@host/…`: credentials in the authority part.

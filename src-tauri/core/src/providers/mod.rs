@@ -49,8 +49,9 @@ pub enum ErrorMeaning {
 /// What one upstream stream event means.
 #[derive(Debug, Default)]
 pub struct Decoded {
-    /// An OpenAI `chat.completion.chunk` JSON text to forward, if any.
-    pub forward: Option<String>,
+    /// OpenAI `chat.completion.chunk` JSON texts to forward, in order (one
+    /// upstream event may make none, one or several).
+    pub forward: Vec<String>,
     /// The event shows the model is answering (content, tool call,
     /// reasoning, refusal or a finish reason).
     pub progress: bool,
@@ -92,6 +93,24 @@ pub trait Provider: Send + Sync {
     /// A decoder for one streamed answer. `client_wants_usage`: the client
     /// asked for the usage chunk itself (otherwise it is stripped).
     fn stream_decoder(&self, client_wants_usage: bool) -> Box<dyn StreamDecoder>;
+
+    /// An embeddings request for an OpenAI-shaped `/v1/embeddings` body, or
+    /// `None` when this provider type has no embeddings.
+    fn embeddings_request(
+        &self,
+        _http: &reqwest::Client,
+        _base_url: &str,
+        _secret: Option<&SecretString>,
+        _body: &Map<String, Value>,
+        _upstream_model: &str,
+    ) -> Option<reqwest::RequestBuilder> {
+        None
+    }
+
+    /// Reads a successful embeddings answer into OpenAI's shape.
+    fn embeddings_reply(&self, _body: Bytes, _upstream_model: &str) -> Result<ChatReply, String> {
+        Err("this provider type has no embeddings".into())
+    }
 }
 
 /// The provider implementation for a channel type.

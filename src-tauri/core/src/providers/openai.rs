@@ -197,7 +197,7 @@ impl StreamDecoder for OpenAiStream {
             }
         }
 
-        let forward = if self.client_wants_usage || !chunk.contains_key("usage") {
+        let forward: Option<String> = if self.client_wants_usage || !chunk.contains_key("usage") {
             Some(data.to_string())
         } else if usage.is_some() && choices.is_none_or(|c| c.is_empty()) {
             // The usage-only chunk the client did not ask for.
@@ -207,7 +207,7 @@ impl StreamDecoder for OpenAiStream {
             Some(Value::Object(chunk).to_string())
         };
         Decoded {
-            forward,
+            forward: forward.into_iter().collect(),
             progress,
             ..Default::default()
         }
@@ -296,14 +296,14 @@ mod tests {
             r#"{"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null}"#,
         ));
         assert!(first.progress);
-        let fwd: Value = serde_json::from_str(&first.forward.expect("forwarded")).expect("json");
+        let fwd: Value = serde_json::from_str(&first.forward[0]).expect("json");
         assert!(fwd.get("usage").is_none());
         assert_eq!(fwd["choices"][0]["delta"]["content"], "Hi");
 
         let usage = d.decode(&ev(
             r#"{"id":"c","object":"chat.completion.chunk","model":"m","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}"#,
         ));
-        assert!(usage.forward.is_none());
+        assert!(usage.forward.is_empty());
         assert_eq!(d.usage().map(|u| u.total()), Some(6));
         assert!(d.decode(&ev("[DONE]")).done);
     }
@@ -312,7 +312,7 @@ mod tests {
     fn usage_chunk_is_kept_verbatim_when_the_client_asked() {
         let mut d = OpenAi.stream_decoder(true);
         let raw = r#"{"id":"c","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#;
-        assert_eq!(d.decode(&ev(raw)).forward.as_deref(), Some(raw));
+        assert_eq!(d.decode(&ev(raw)).forward, vec![raw.to_string()]);
     }
 
     #[test]
@@ -321,7 +321,7 @@ mod tests {
         let role = d.decode(&ev(
             r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
         ));
-        assert!(!role.progress && role.forward.is_some());
+        assert!(!role.progress && role.forward.len() == 1);
         assert!(d.decode(&ev("{not json")).malformed);
         let err = d.decode(&ev(r#"{"error":{"message":"overloaded"}}"#));
         assert_eq!(err.error.as_deref(), Some("overloaded"));

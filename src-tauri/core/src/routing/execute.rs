@@ -444,9 +444,7 @@ async fn attempt(
                 tracing::debug!(channel = %channel.id, error = %String::from_utf8_lossy(&message), "upstream stream error before first token");
                 return Err(Failure::StreamError);
             }
-            if let Some(chunk) = d.forward {
-                prelude.push(chunk);
-            }
+            prelude.extend(d.forward);
             began |= d.progress;
             done |= d.done;
         }

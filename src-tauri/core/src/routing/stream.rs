@@ -158,7 +158,7 @@ async fn relay(start: &mut StreamStart, tx: &mpsc::Sender<Bytes>, encode: Encode
                     RequestStatus::Error,
                 );
             }
-            if let Some(chunk) = d.forward {
+            for chunk in d.forward {
                 if tx.send(encode(&StreamOut::Chunk(&chunk))).await.is_err() {
                     return End::ClientGone;
                 }
