@@ -5,6 +5,7 @@ mod cli;
 mod failover;
 mod helpers;
 mod ledger;
+mod messages;
 mod mock;
 mod security;
 mod streaming;

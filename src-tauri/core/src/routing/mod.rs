@@ -35,7 +35,7 @@ pub use record::{
     AttemptOutcome, AttemptRecord, LogRecorder, RecordGuard, Recorder, RequestRecord,
     RequestStatus, ServedBy,
 };
-pub use stream::{pump, StreamOut, StreamStart};
+pub use stream::{pump, Encoder, StreamOut, StreamStart};
 
 /// A reqwest error as the log shows it: the message and its causes, never
 /// the URL (logs keep no upstream URLs, whatever a base URL holds).

@@ -46,8 +46,17 @@ pub enum StreamOut<'a> {
     },
 }
 
-/// Frames stream items for the client.
-pub type Encoder = fn(&StreamOut<'_>) -> Bytes;
+/// Frames stream items in the client's API format. Stateful: a format may
+/// need to open and close blocks around the chunks it is given.
+pub trait Encoder: Send + 'static {
+    fn encode(&mut self, item: &StreamOut<'_>) -> Bytes;
+}
+
+impl<F: FnMut(&StreamOut<'_>) -> Bytes + Send + 'static> Encoder for F {
+    fn encode(&mut self, item: &StreamOut<'_>) -> Bytes {
+        self(item)
+    }
+}
 
 enum End {
     Complete,
@@ -61,18 +70,18 @@ pub async fn pump(
     mut start: StreamStart,
     mut guard: RecordGuard,
     tx: mpsc::Sender<Bytes>,
-    encode: Encoder,
+    mut encoder: impl Encoder,
 ) {
-    let end = relay(&mut start, &tx, encode).await;
+    let end = relay(&mut start, &tx, &mut encoder).await;
     let (status, error) = match end {
         End::Complete => {
             // A client that left right after the last byte still got it all.
-            let _ = tx.send(encode(&StreamOut::Done)).await;
+            let _ = tx.send(encoder.encode(&StreamOut::Done)).await;
             (RequestStatus::Ok, None)
         }
         End::Cut(message, code, status) => {
             let _ = tx
-                .send(encode(&StreamOut::Error {
+                .send(encoder.encode(&StreamOut::Error {
                     message: &message,
                     code,
                 }))
@@ -93,9 +102,17 @@ pub async fn pump(
     guard.finish(status, error);
 }
 
-async fn relay(start: &mut StreamStart, tx: &mpsc::Sender<Bytes>, encode: Encoder) -> End {
+async fn relay(
+    start: &mut StreamStart,
+    tx: &mpsc::Sender<Bytes>,
+    encoder: &mut impl Encoder,
+) -> End {
     for chunk in start.prelude.drain(..) {
-        if tx.send(encode(&StreamOut::Chunk(&chunk))).await.is_err() {
+        if tx
+            .send(encoder.encode(&StreamOut::Chunk(&chunk)))
+            .await
+            .is_err()
+        {
             return End::ClientGone;
         }
     }
@@ -159,7 +176,11 @@ async fn relay(start: &mut StreamStart, tx: &mpsc::Sender<Bytes>, encode: Encode
                 );
             }
             for chunk in d.forward {
-                if tx.send(encode(&StreamOut::Chunk(&chunk))).await.is_err() {
+                if tx
+                    .send(encoder.encode(&StreamOut::Chunk(&chunk)))
+                    .await
+                    .is_err()
+                {
                     return End::ClientGone;
                 }
             }

@@ -228,9 +228,70 @@ fn openai_error_passthrough(body: &Bytes) -> Bytes {
     )
 }
 
+/// The human message of an upstream error body, whatever its format
+/// (OpenAI's `error.message`, Anthropic's, Gemini's, or plain text).
+fn upstream_message(body: &Bytes) -> String {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let Some(m) = v.pointer("/error/message").and_then(|m| m.as_str()) {
+            return m.to_string();
+        }
+    }
+    let text: String = String::from_utf8_lossy(body)
+        .trim()
+        .chars()
+        .take(500)
+        .collect();
+    if text.is_empty() {
+        "The upstream provider refused the request without a message.".into()
+    } else {
+        text
+    }
+}
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status(), self.openai_body()).into_response();
+        let body = self.openai_body();
+        self.respond(body)
+    }
+}
+
+impl GatewayError {
+    /// Anthropic's `error.type` for this error's status.
+    fn anthropic_type(&self) -> &'static str {
+        match self.status().as_u16() {
+            400 | 408 | 413 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            402 => "billing_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            504 => "timeout_error",
+            529 | 503 => "overloaded_error",
+            _ => "api_error",
+        }
+    }
+
+    /// The Anthropic-format JSON body of this error
+    /// (`{"type":"error","error":{"type","message"}}`).
+    pub fn anthropic_body(&self) -> Bytes {
+        let message = match self {
+            GatewayError::Upstream { body, .. } => upstream_message(body),
+            other => other.to_string(),
+        };
+        Bytes::from(
+            json!({"type": "error", "error": {"type": self.anthropic_type(), "message": message}})
+                .to_string(),
+        )
+    }
+
+    /// This error as a response in Anthropic's format.
+    pub fn into_anthropic_response(self) -> Response {
+        let body = self.anthropic_body();
+        self.respond(body)
+    }
+
+    fn respond(self, body: Bytes) -> Response {
+        let mut resp = (self.status(), body).into_response();
         let headers = resp.headers_mut();
         headers.insert(
             axum::http::header::CONTENT_TYPE,

@@ -7,6 +7,8 @@
 //! without the panic's message.
 
 mod admin;
+mod anthropic;
+mod chat;
 pub mod conn;
 mod error;
 mod guard;
@@ -53,6 +55,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .merge(admin::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
@@ -73,7 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// A handler panicked: the client gets the OpenAI-format 500, and neither
 /// it nor the log line repeats the panic's message (it could hold data).
 fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let request_id = openai::new_request_id();
+    let request_id = chat::new_request_id();
     tracing::error!(request_id = %request_id, "a request handler panicked");
     GatewayError::Internal(request_id).into_response()
 }
@@ -84,7 +88,8 @@ async fn health() -> Json<serde_json::Value> {
 
 async fn not_found(uri: axum::http::Uri) -> GatewayError {
     GatewayError::BadRequest(format!(
-        "Unknown endpoint {}. This gateway serves POST /v1/chat/completions and GET /v1/models.",
+        "Unknown endpoint {}. This gateway serves POST /v1/chat/completions, POST /v1/messages, \
+         POST /v1/messages/count_tokens and GET /v1/models.",
         uri.path()
     ))
 }

@@ -1,53 +1,18 @@
 //! The OpenAI-compatible endpoints: `POST /v1/chat/completions` and
 //! `GET /v1/models`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
-use tokio_stream::wrappers::ReceiverStream;
 
+use super::chat::{self, annotate, new_request_id, Refusal};
 use super::{authenticate, AppState, GatewayError};
-use crate::providers::prompt_chars;
-use crate::routing::{
-    self, Answer, Call, RecordGuard, RequestRecord, RequestStatus, ServedBy, StreamOut,
-};
-
-/// Chunks buffered between the upstream reader and the client socket.
-const STREAM_BUFFER: usize = 32;
-
-pub fn new_request_id() -> String {
-    format!("req_{}", uuid::Uuid::now_v7().simple())
-}
-
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), v);
-    }
-}
-
-/// The `x-switchyard-*` headers: which route, channel and bucket, how many
-/// attempts.
-fn annotate(resp: &mut Response, rec: &RequestRecord) {
-    let h = resp.headers_mut();
-    set(h, "x-switchyard-request-id", &rec.request_id);
-    set(h, "x-switchyard-route", &rec.route);
-    set(h, "x-switchyard-attempts", &rec.attempts_made().to_string());
-    if let Some(s) = &rec.served_by {
-        set(h, "x-switchyard-channel", &s.channel);
-        set(h, "x-switchyard-bucket", s.bucket.as_str());
-    }
-    if !rec.warnings.is_empty() {
-        set(h, "x-switchyard-warning", &rec.warnings.join("; "));
-    }
-}
+use crate::routing::{Answer, RequestRecord, RequestStatus, StreamOut};
 
 /// Frames a stream item as OpenAI server-sent events.
 fn encode_openai(item: &StreamOut<'_>) -> Bytes {
@@ -140,8 +105,6 @@ pub async fn chat_completions(
     }
 }
 
-type Refusal = (GatewayError, Option<RequestRecord>);
-
 async fn chat(
     state: &AppState,
     headers: &HeaderMap,
@@ -151,11 +114,6 @@ async fn chat(
     let key = authenticate(state, headers).await.map_err(|e| (e, None))?;
     let limit = state.gateway.config.server.max_body_bytes;
     let body = parse_body(body, limit).map_err(|e| (e, None))?;
-    let model = body
-        .get("model")
-        .and_then(|m| m.as_str())
-        .unwrap_or_default()
-        .to_string();
     let stream = body
         .get("stream")
         .and_then(|s| s.as_bool())
@@ -165,56 +123,17 @@ async fn chat(
         .and_then(|o| o.get("include_usage"))
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-
-    if !key.allows_model(&model) {
-        return Err((
-            GatewayError::ModelNotAllowed {
-                key: key.name.clone(),
-                model,
-                allowed: key.models_display(),
-            },
-            None,
-        ));
-    }
-    let route = state
-        .gateway
-        .resolve(&model)
-        .ok_or_else(|| (GatewayError::UnknownModel(model.clone()), None))?;
-
-    let mut rec = RequestRecord::new(request_id, model, stream);
-    rec.key_id = Some(key.id);
-    rec.key = Some(key.name.clone());
-    rec.project = key.project.clone();
-    rec.route = route.model.clone();
-    rec.prompt_chars = prompt_chars(&body);
-    rec.provisional = route.targets.first().map(|t| ServedBy {
-        channel: t.channel.id.clone(),
-        brand: t.channel.brand.clone(),
-        upstream_model: t.model.clone(),
-        bucket: t.channel.bucket,
-        target_index: 0,
-        cross_bucket: false,
-        price: t.price.clone(),
-    });
-    let mut guard = RecordGuard::new(rec, Arc::clone(&state.recorder));
-
-    let call = Call {
-        route: &route,
-        body: &body,
-        stream,
-        client_wants_usage,
-        key: &key,
-        ledger: &state.ledger,
-    };
-    let answer = match routing::execute(&state.gateway, &call, &mut guard).await {
-        Ok(a) => a,
-        Err(e) => {
-            let rec = guard.rec().clone();
-            guard.finish(RequestStatus::Error, Some(e.to_string()));
-            return Err((e, Some(rec)));
-        }
-    };
-    let rec_snapshot = guard.rec().clone();
+    let (answer, guard, rec) = chat::run(
+        state,
+        request_id,
+        chat::Prepared {
+            key,
+            body,
+            stream,
+            client_wants_usage,
+        },
+    )
+    .await?;
     match answer {
         Answer::Whole(reply) => {
             let mut resp = (StatusCode::OK, reply.body).into_response();
@@ -222,50 +141,47 @@ async fn chat(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            annotate(&mut resp, &rec_snapshot);
+            annotate(&mut resp, &rec);
             guard.finish(RequestStatus::Ok, None);
             Ok(resp)
         }
-        Answer::Stream(start) => {
-            let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(STREAM_BUFFER);
-            tokio::spawn(routing::pump(start, guard, tx, encode_openai));
-            let body = Body::from_stream(ReceiverStream::new(rx).map(Ok::<_, Infallible>));
-            let mut resp = Response::new(body);
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            annotate(&mut resp, &rec_snapshot);
-            Ok(resp)
-        }
+        Answer::Stream(start) => Ok(chat::stream_response(start, guard, &rec, encode_openai)),
     }
 }
 
-/// The models the presented key may call, in OpenAI's list format.
+/// The models the presented key may call: in OpenAI's list format, or in
+/// Anthropic's when the request carries `anthropic-version`.
 pub async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let anthropic_client = headers.contains_key("anthropic-version");
     let key = match authenticate(&state, &headers).await {
         Ok(k) => k,
+        Err(e) if anthropic_client => return super::anthropic::error_response(e),
         Err(e) => return e.into_response(),
     };
-    let names = state.gateway.model_names().await;
-    let data: Vec<Value> = names
+    let routes: Vec<(String, Arc<crate::routing::Route>)> = state
+        .gateway
+        .model_names()
+        .await
         .into_iter()
         .filter(|m| key.allows_model(m))
-        .filter(|m| {
-            state.gateway.resolve(m).is_some_and(|r| {
-                r.targets
-                    .iter()
-                    .any(|t| key.allows_bucket(t.channel.bucket))
-            })
+        .filter_map(|m| state.gateway.resolve(&m).map(|r| (m, r)))
+        .filter(|(_, r)| {
+            r.targets
+                .iter()
+                .any(|t| key.allows_bucket(t.channel.bucket))
         })
-        .map(|m| {
-            let owner = state
-                .gateway
-                .resolve(&m)
-                .and_then(|r| r.targets.first().map(|t| t.channel.brand.clone()))
-                .unwrap_or_else(|| "switchyard".into());
+        .collect();
+    if anthropic_client {
+        let ids: Vec<String> = routes.into_iter().map(|(m, _)| m).collect();
+        return super::anthropic::models_list(&ids);
+    }
+    let data: Vec<Value> = routes
+        .into_iter()
+        .map(|(m, r)| {
+            let owner = r
+                .targets
+                .first()
+                .map_or_else(|| "switchyard".into(), |t| t.channel.brand.clone());
             json!({"id": m, "object": "model", "created": 0, "owned_by": owner})
         })
         .collect();

@@ -1,0 +1,931 @@
+//! The Anthropic-compatible endpoints: `POST /v1/messages`,
+//! `POST /v1/messages/count_tokens`, and the Anthropic list format of
+//! `GET /v1/models`, so tools built on Anthropic's SDK (Claude Code among
+//! them) can use the loopback port.
+//!
+//! A Messages request is translated into the canonical OpenAI chat shape
+//! and routed like any other, whatever the upstream type; the answer comes
+//! back as an Anthropic `message`, and a stream as Anthropic's exact event
+//! sequence (`message_start`, content blocks, `message_delta`,
+//! `message_stop`). Errors use Anthropic's error JSON.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use super::chat::{self, annotate, new_request_id, Refusal};
+use super::{authenticate, AppState, GatewayError};
+use crate::ledger::Usage;
+use crate::providers::prompt_chars;
+use crate::routing::{Answer, Encoder, RequestRecord, RequestStatus, StreamOut};
+
+fn bad(message: impl Into<String>) -> GatewayError {
+    GatewayError::BadRequest(message.into())
+}
+
+/// Reads the body as a JSON object (same limits as the OpenAI endpoint).
+fn json_object(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Map<String, Value>, GatewayError> {
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => GatewayError::BodyTooLarge { limit },
+        other => GatewayError::BadRequest(other.body_text()),
+    })?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(bad("The request body must be a JSON object.")),
+        Err(e) => Err(GatewayError::BadJson(e.to_string())),
+    }
+}
+
+/// The text of a `system` field: a string, or an array of text blocks.
+fn system_text(system: &Value) -> Result<String, GatewayError> {
+    match system {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(blocks) => Ok(blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(|t| t.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n\n")),
+        Value::Null => Ok(String::new()),
+        _ => Err(bad("system: must be a string or an array of text blocks")),
+    }
+}
+
+/// An Anthropic image block as an OpenAI `image_url` part.
+fn image_part(block: &Value) -> Result<Value, GatewayError> {
+    let source = block
+        .get("source")
+        .ok_or_else(|| bad("image block: missing `source`"))?;
+    let url = match source.get("type").and_then(|t| t.as_str()) {
+        Some("base64") => {
+            let media = source
+                .get("media_type")
+                .and_then(|m| m.as_str())
+                .ok_or_else(|| bad("image source: missing `media_type`"))?;
+            let data = source
+                .get("data")
+                .and_then(|d| d.as_str())
+                .ok_or_else(|| bad("image source: missing `data`"))?;
+            format!("data:{media};base64,{data}")
+        }
+        Some("url") => source
+            .get("url")
+            .and_then(|u| u.as_str())
+            .ok_or_else(|| bad("image source: missing `url`"))?
+            .to_string(),
+        other => {
+            return Err(bad(format!(
+                "image source type {} is not supported here (use base64 or url)",
+                other.unwrap_or("(none)")
+            )))
+        }
+    };
+    Ok(json!({"type": "image_url", "image_url": {"url": url}}))
+}
+
+/// A `tool_result` block's content as text.
+fn tool_result_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(|t| t.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Some(other) if !other.is_null() => other.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Translates an Anthropic Messages request into the canonical OpenAI chat
+/// request.
+pub(super) fn to_openai(req: &Map<String, Value>) -> Result<Map<String, Value>, GatewayError> {
+    let model = match req.get("model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
+        _ => return Err(bad("model: Field required (a non-empty string)")),
+    };
+    let max_tokens = req
+        .get("max_tokens")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| bad("max_tokens: Field required (a positive integer)"))?;
+    let messages = match req.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => m,
+        Some(Value::Array(_)) => return Err(bad("messages: at least one message is required")),
+        _ => return Err(bad("messages: Field required (an array of messages)")),
+    };
+
+    let mut out_msgs: Vec<Value> = Vec::new();
+    if let Some(system) = req.get("system") {
+        let text = system_text(system)?;
+        if !text.is_empty() {
+            out_msgs.push(json!({"role": "system", "content": text}));
+        }
+    }
+    for (i, msg) in messages.iter().enumerate() {
+        let role = msg.get("role").and_then(|r| r.as_str()).unwrap_or_default();
+        if role != "user" && role != "assistant" {
+            return Err(bad(format!(
+                "messages.{i}.role: must be \"user\" or \"assistant\""
+            )));
+        }
+        let content = msg
+            .get("content")
+            .ok_or_else(|| bad(format!("messages.{i}.content: Field required")))?;
+        let blocks = match content {
+            Value::String(s) => {
+                out_msgs.push(json!({"role": role, "content": s}));
+                continue;
+            }
+            Value::Array(b) => b,
+            _ => {
+                return Err(bad(format!(
+                    "messages.{i}.content: must be a string or an array of content blocks"
+                )))
+            }
+        };
+        let mut parts: Vec<Value> = Vec::new();
+        let mut text = String::new();
+        let mut tool_calls: Vec<Value> = Vec::new();
+        for block in blocks {
+            match block.get("type").and_then(|t| t.as_str()) {
+                Some("text") => {
+                    let t = block
+                        .get("text")
+                        .and_then(|t| t.as_str())
+                        .unwrap_or_default();
+                    if role == "assistant" {
+                        text.push_str(t);
+                    } else {
+                        parts.push(json!({"type": "text", "text": t}));
+                    }
+                }
+                Some("image") if role == "user" => parts.push(image_part(block)?),
+                Some("tool_use") if role == "assistant" => {
+                    let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
+                    tool_calls.push(json!({
+                        "id": block.get("id").cloned().unwrap_or(Value::Null),
+                        "type": "function",
+                        "function": {
+                            "name": block.get("name").cloned().unwrap_or(Value::Null),
+                            "arguments": input.to_string(),
+                        }
+                    }));
+                }
+                Some("tool_result") if role == "user" => {
+                    let mut content = tool_result_text(block.get("content"));
+                    if block.get("is_error").and_then(|e| e.as_bool()) == Some(true) {
+                        content = format!("Error: {content}");
+                    }
+                    // Tool results answer the assistant's calls: they come
+                    // before whatever else this user turn says.
+                    out_msgs.push(json!({
+                        "role": "tool",
+                        "tool_call_id": block.get("tool_use_id").cloned().unwrap_or(Value::Null),
+                        "content": content,
+                    }));
+                }
+                // Earlier thinking is the upstream's own business.
+                Some("thinking") | Some("redacted_thinking") if role == "assistant" => {}
+                other => {
+                    return Err(bad(format!(
+                    "messages.{i}: content block type {} is not supported in a {role} message here",
+                    other.unwrap_or("(none)")
+                )))
+                }
+            }
+        }
+        if role == "assistant" {
+            let mut m = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { Value::String(text) }});
+            if !tool_calls.is_empty() {
+                m["tool_calls"] = Value::Array(tool_calls);
+            }
+            out_msgs.push(m);
+        } else if !parts.is_empty() {
+            out_msgs.push(json!({"role": "user", "content": parts}));
+        }
+    }
+
+    let mut out = Map::new();
+    out.insert("model".into(), Value::String(model));
+    out.insert("messages".into(), Value::Array(out_msgs));
+    out.insert("max_tokens".into(), json!(max_tokens));
+    for (from, to) in [
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("stop_sequences", "stop"),
+    ] {
+        if let Some(v) = req.get(from).filter(|v| !v.is_null()) {
+            out.insert(to.into(), v.clone());
+        }
+    }
+    if let Some(stream) = req.get("stream").and_then(|s| s.as_bool()) {
+        out.insert("stream".into(), Value::Bool(stream));
+    }
+    if let Some(user) = req
+        .get("metadata")
+        .and_then(|m| m.get("user_id"))
+        .filter(|v| v.is_string())
+    {
+        out.insert("user".into(), user.clone());
+    }
+    if let Some(tools) = req.get("tools").and_then(|t| t.as_array()) {
+        let mut out_tools = Vec::new();
+        for (i, t) in tools.iter().enumerate() {
+            let Some(name) = t.get("name").and_then(|n| n.as_str()) else {
+                return Err(bad(format!("tools.{i}.name: Field required")));
+            };
+            if t.get("type")
+                .and_then(|ty| ty.as_str())
+                .is_some_and(|ty| ty != "custom")
+            {
+                return Err(bad(format!(
+                    "tools.{i}: server tools are not supported through this gateway; define `{name}` as a client tool with an input_schema"
+                )));
+            }
+            let mut function = json!({
+                "name": name,
+                "parameters": t.get("input_schema").cloned().unwrap_or_else(|| json!({"type": "object"})),
+            });
+            if let Some(d) = t.get("description") {
+                function["description"] = d.clone();
+            }
+            out_tools.push(json!({"type": "function", "function": function}));
+        }
+        if !out_tools.is_empty() {
+            out.insert("tools".into(), Value::Array(out_tools));
+        }
+    }
+    if let Some(choice) = req.get("tool_choice") {
+        let mapped = match choice.get("type").and_then(|t| t.as_str()) {
+            Some("auto") => json!("auto"),
+            Some("any") => json!("required"),
+            Some("none") => json!("none"),
+            Some("tool") => {
+                json!({"type": "function", "function": {"name": choice.get("name").cloned().unwrap_or(Value::Null)}})
+            }
+            _ => return Err(bad("tool_choice.type: must be auto, any, tool or none")),
+        };
+        out.insert("tool_choice".into(), mapped);
+        if choice
+            .get("disable_parallel_tool_use")
+            .and_then(|d| d.as_bool())
+            == Some(true)
+        {
+            out.insert("parallel_tool_calls".into(), Value::Bool(false));
+        }
+    }
+    let thinking = req.get("thinking");
+    if thinking
+        .and_then(|t| t.get("type"))
+        .and_then(|t| t.as_str())
+        == Some("enabled")
+    {
+        let budget = thinking
+            .and_then(|t| t.get("budget_tokens"))
+            .and_then(|b| b.as_u64())
+            .unwrap_or(0);
+        let effort = match budget {
+            0..4096 => "low",
+            4096..16384 => "medium",
+            _ => "high",
+        };
+        out.insert("reasoning_effort".into(), json!(effort));
+    }
+    Ok(out)
+}
+
+fn stop_reason(finish: Option<&str>) -> &'static str {
+    match finish {
+        Some("length") => "max_tokens",
+        Some("tool_calls") | Some("function_call") => "tool_use",
+        Some("content_filter") => "refusal",
+        _ => "end_turn",
+    }
+}
+
+fn usage_json(u: &Usage) -> Value {
+    json!({
+        "input_tokens": u.input,
+        "output_tokens": u.output + u.reasoning,
+        "cache_read_input_tokens": u.cached_input,
+        "cache_creation_input_tokens": u.cache_write,
+    })
+}
+
+fn message_id(request_id: &str) -> String {
+    format!("msg_{}", request_id.trim_start_matches("req_"))
+}
+
+/// A whole OpenAI chat completion as an Anthropic `message`.
+fn to_anthropic_message(body: &[u8], rec: &RequestRecord) -> Result<Value, GatewayError> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|_| GatewayError::Internal(rec.request_id.clone()))?;
+    let choice = v.pointer("/choices/0").cloned().unwrap_or(Value::Null);
+    let message = choice.get("message").cloned().unwrap_or(Value::Null);
+    let mut content = Vec::new();
+    let text = match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
+            .collect(),
+        _ => String::new(),
+    };
+    if !text.is_empty() {
+        content.push(json!({"type": "text", "text": text}));
+    }
+    for call in message
+        .get("tool_calls")
+        .and_then(|t| t.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let args = call
+            .pointer("/function/arguments")
+            .and_then(|a| a.as_str())
+            .unwrap_or("{}");
+        content.push(json!({
+            "type": "tool_use",
+            "id": call.get("id").cloned().unwrap_or(Value::Null),
+            "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
+            "input": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({})),
+        }));
+    }
+    let usage = rec.usage.unwrap_or_default();
+    Ok(json!({
+        "id": message_id(&rec.request_id),
+        "type": "message",
+        "role": "assistant",
+        "model": v.get("model").cloned().unwrap_or_else(|| json!(rec.answered_model)),
+        "content": content,
+        "stop_reason": stop_reason(choice.get("finish_reason").and_then(|f| f.as_str())),
+        "stop_sequence": null,
+        "usage": usage_json(&usage),
+    }))
+}
+
+/// The kind of content block open in the client's stream.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Text,
+    Thinking,
+    Tool,
+}
+
+/// Turns the canonical OpenAI chunk stream into Anthropic's event sequence.
+struct AnthropicEncoder {
+    id: String,
+    model: String,
+    started: bool,
+    open: Option<(usize, Block)>,
+    next_index: usize,
+    /// OpenAI tool-call index → the content block carrying it.
+    tools: HashMap<u64, usize>,
+    finish: Option<String>,
+    usage: Option<Usage>,
+    /// Final usage if none arrives in the stream.
+    fallback_usage: Usage,
+}
+
+fn event(out: &mut String, name: &str, data: Value) {
+    out.push_str("event: ");
+    out.push_str(name);
+    out.push_str("\ndata: ");
+    out.push_str(&data.to_string());
+    out.push_str("\n\n");
+}
+
+impl AnthropicEncoder {
+    fn start(&mut self, out: &mut String, model: Option<&str>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        if let Some(m) = model {
+            self.model = m.to_string();
+        }
+        event(
+            out,
+            "message_start",
+            json!({"type": "message_start", "message": {
+                "id": self.id, "type": "message", "role": "assistant", "model": self.model,
+                "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": self.fallback_usage.input, "output_tokens": 0},
+            }}),
+        );
+    }
+
+    fn close(&mut self, out: &mut String) {
+        if let Some((index, _)) = self.open.take() {
+            event(
+                out,
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": index}),
+            );
+        }
+    }
+
+    /// The index of an open block of `kind`, opening one (with `start`) if needed.
+    fn ensure(&mut self, out: &mut String, kind: Block, start: Value) -> usize {
+        if let Some((index, open)) = self.open {
+            if open == kind && kind != Block::Tool {
+                return index;
+            }
+        }
+        self.close(out);
+        let index = self.next_index;
+        self.next_index += 1;
+        self.open = Some((index, kind));
+        event(
+            out,
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": start}),
+        );
+        index
+    }
+
+    fn delta(out: &mut String, index: usize, delta: Value) {
+        event(
+            out,
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        );
+    }
+
+    fn chunk(&mut self, json: &str, out: &mut String) {
+        let Ok(v) = serde_json::from_str::<Value>(json) else {
+            return;
+        };
+        self.start(out, v.get("model").and_then(|m| m.as_str()));
+        if let Some(u) = v.get("usage").and_then(Usage::from_openai) {
+            self.usage = Some(u);
+        }
+        let Some(choice) = v.pointer("/choices/0") else {
+            return;
+        };
+        let delta = choice.get("delta").cloned().unwrap_or(Value::Null);
+        for field in ["reasoning_content", "reasoning"] {
+            if let Some(t) = delta
+                .get(field)
+                .and_then(|t| t.as_str())
+                .filter(|t| !t.is_empty())
+            {
+                let i = self.ensure(
+                    out,
+                    Block::Thinking,
+                    json!({"type": "thinking", "thinking": "", "signature": ""}),
+                );
+                Self::delta(out, i, json!({"type": "thinking_delta", "thinking": t}));
+            }
+        }
+        if let Some(t) = delta
+            .get("content")
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+        {
+            let i = self.ensure(out, Block::Text, json!({"type": "text", "text": ""}));
+            Self::delta(out, i, json!({"type": "text_delta", "text": t}));
+        }
+        for call in delta
+            .get("tool_calls")
+            .and_then(|t| t.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let tool_index = call.get("index").and_then(|i| i.as_u64()).unwrap_or(0);
+            let block = match self.tools.get(&tool_index) {
+                Some(&b) if call.get("id").is_none_or(|id| id.is_null()) => b,
+                _ => {
+                    let b = self.ensure(
+                        out,
+                        Block::Tool,
+                        json!({
+                            "type": "tool_use",
+                            "id": call.get("id").cloned().unwrap_or(Value::Null),
+                            "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
+                            "input": {},
+                        }),
+                    );
+                    self.tools.insert(tool_index, b);
+                    b
+                }
+            };
+            if let Some(args) = call
+                .pointer("/function/arguments")
+                .and_then(|a| a.as_str())
+                .filter(|a| !a.is_empty())
+            {
+                Self::delta(
+                    out,
+                    block,
+                    json!({"type": "input_json_delta", "partial_json": args}),
+                );
+            }
+        }
+        if let Some(f) = choice.get("finish_reason").and_then(|f| f.as_str()) {
+            self.finish = Some(f.to_string());
+        }
+    }
+}
+
+impl Encoder for AnthropicEncoder {
+    fn encode(&mut self, item: &StreamOut<'_>) -> Bytes {
+        let mut out = String::new();
+        match item {
+            StreamOut::Chunk(json) => self.chunk(json, &mut out),
+            StreamOut::Done => {
+                self.start(&mut out, None);
+                self.close(&mut out);
+                let usage = self.usage.unwrap_or(self.fallback_usage);
+                event(
+                    &mut out,
+                    "message_delta",
+                    json!({"type": "message_delta",
+                        "delta": {"stop_reason": stop_reason(self.finish.as_deref()), "stop_sequence": null},
+                        "usage": usage_json(&usage)}),
+                );
+                event(&mut out, "message_stop", json!({"type": "message_stop"}));
+            }
+            StreamOut::Error { message, code } => {
+                let kind = if *code == "upstream_stalled" {
+                    "timeout_error"
+                } else {
+                    "api_error"
+                };
+                event(
+                    &mut out,
+                    "error",
+                    json!({"type": "error", "error": {"type": kind, "message": message}}),
+                );
+            }
+        }
+        Bytes::from(out)
+    }
+}
+
+fn anthropic_refusal(err: GatewayError, rec: Option<RequestRecord>, request_id: &str) -> Response {
+    let rec =
+        rec.unwrap_or_else(|| RequestRecord::new(request_id.to_string(), String::new(), false));
+    let mut resp = err.into_anthropic_response();
+    annotate(&mut resp, &rec);
+    resp
+}
+
+/// `POST /v1/messages`.
+pub async fn messages(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let request_id = new_request_id();
+    match run_messages(&state, &headers, body, request_id.clone()).await {
+        Ok(resp) => resp,
+        Err((err, rec)) => anthropic_refusal(err, rec, &request_id),
+    }
+}
+
+async fn run_messages(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    request_id: String,
+) -> Result<Response, Refusal> {
+    let key = authenticate(state, headers).await.map_err(|e| (e, None))?;
+    let limit = state.gateway.config.server.max_body_bytes;
+    let req = json_object(body, limit).map_err(|e| (e, None))?;
+    let body = to_openai(&req).map_err(|e| (e, None))?;
+    let stream = body
+        .get("stream")
+        .and_then(|s| s.as_bool())
+        .unwrap_or(false);
+    let prompt_tokens = Usage::estimate(prompt_chars(&body), 0);
+    let (answer, guard, rec) = chat::run(
+        state,
+        request_id,
+        chat::Prepared {
+            key,
+            body,
+            stream,
+            // Anthropic reports usage in `message_delta`: the encoder needs it.
+            client_wants_usage: true,
+        },
+    )
+    .await?;
+    match answer {
+        Answer::Whole(reply) => {
+            let message = match to_anthropic_message(&reply.body, &rec) {
+                Ok(m) => m,
+                Err(e) => {
+                    guard.finish(
+                        RequestStatus::Error,
+                        Some("could not translate the answer".into()),
+                    );
+                    return Err((e, Some(rec)));
+                }
+            };
+            let mut resp = (StatusCode::OK, message.to_string()).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            annotate(&mut resp, &rec);
+            guard.finish(RequestStatus::Ok, None);
+            Ok(resp)
+        }
+        Answer::Stream(start) => {
+            let encoder = AnthropicEncoder {
+                id: message_id(&rec.request_id),
+                model: rec.answered_model.clone().unwrap_or_default(),
+                started: false,
+                open: None,
+                next_index: 0,
+                tools: HashMap::new(),
+                finish: None,
+                usage: None,
+                fallback_usage: prompt_tokens,
+            };
+            Ok(chat::stream_response(start, guard, &rec, encoder))
+        }
+    }
+}
+
+/// `POST /v1/messages/count_tokens`: an estimate (about four characters a
+/// token over the messages, system prompt and tool definitions), since the
+/// route's upstream may have no counting endpoint of its own.
+pub async fn count_tokens(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let request_id = new_request_id();
+    let result = async {
+        let key = authenticate(&state, &headers).await?;
+        let mut req = json_object(body, state.gateway.config.server.max_body_bytes)?;
+        // Counting needs no max_tokens.
+        req.entry("max_tokens").or_insert(json!(1));
+        let body = to_openai(&req)?;
+        let model = body
+            .get("model")
+            .and_then(|m| m.as_str())
+            .unwrap_or_default();
+        if !key.allows_model(model) {
+            return Err(GatewayError::ModelNotAllowed {
+                key: key.name.clone(),
+                model: model.to_string(),
+                allowed: key.models_display(),
+            });
+        }
+        if state.gateway.resolve(model).is_none() {
+            return Err(GatewayError::UnknownModel(model.to_string()));
+        }
+        let tool_chars = body
+            .get("tools")
+            .map_or(0, |t| t.to_string().chars().count());
+        let tokens = Usage::estimate(prompt_chars(&body) + tool_chars, 0).input;
+        Ok(json!({"input_tokens": tokens}))
+    }
+    .await;
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => anthropic_refusal(e, None, &request_id),
+    }
+}
+
+/// Models in Anthropic's list format.
+pub(super) fn models_list(ids: &[String]) -> Response {
+    let data: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"}))
+        .collect();
+    axum::Json(json!({
+        "data": data,
+        "has_more": false,
+        "first_id": ids.first(),
+        "last_id": ids.last(),
+    }))
+    .into_response()
+}
+
+/// An error in Anthropic's format (for `GET /v1/models` asked by an
+/// Anthropic client).
+pub(super) fn error_response(err: GatewayError) -> Response {
+    err.into_anthropic_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().expect("object")
+    }
+
+    #[test]
+    fn request_translation_covers_system_images_tools_and_results() {
+        let req = obj(json!({
+            "model": "claude-test",
+            "max_tokens": 512,
+            "system": [{"type": "text", "text": "Be brief."}],
+            "stop_sequences": ["END"],
+            "temperature": 0.3,
+            "tools": [{"name": "weather", "description": "d", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+            "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"}},
+                    {"type": "image", "source": {"type": "url", "url": "https://example.com/a.jpg"}}
+                ]},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                    {"type": "text", "text": "Let me check."},
+                    {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Paris"}}
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "Sunny"}]},
+                    {"type": "text", "text": "Thanks"}
+                ]}
+            ]
+        }));
+        let out = to_openai(&req).expect("translates");
+        let msgs = out["messages"].as_array().expect("messages");
+        assert_eq!(msgs[0], json!({"role": "system", "content": "Be brief."}));
+        assert_eq!(
+            msgs[1]["content"][1]["image_url"]["url"],
+            "data:image/png;base64,iVBOR"
+        );
+        assert_eq!(
+            msgs[1]["content"][2]["image_url"]["url"],
+            "https://example.com/a.jpg"
+        );
+        assert_eq!(msgs[2]["content"], "Let me check.");
+        assert_eq!(
+            msgs[2]["tool_calls"][0]["function"]["arguments"],
+            "{\"city\":\"Paris\"}"
+        );
+        assert_eq!(
+            msgs[3],
+            json!({"role": "tool", "tool_call_id": "toolu_1", "content": "Sunny"})
+        );
+        assert_eq!(msgs[4]["content"][0]["text"], "Thanks");
+        assert_eq!(out["max_tokens"], 512);
+        assert_eq!(out["stop"], json!(["END"]));
+        assert_eq!(out["tool_choice"], "required");
+        assert_eq!(out["parallel_tool_calls"], false);
+        assert_eq!(
+            out["tools"][0]["function"]["parameters"]["properties"]["city"]["type"],
+            "string"
+        );
+    }
+
+    #[test]
+    fn missing_fields_are_clear_errors() {
+        for (req, needle) in [
+            (
+                json!({"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}),
+                "model",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
+                "max_tokens",
+            ),
+            (
+                json!({"model": "m", "max_tokens": 5, "messages": []}),
+                "messages",
+            ),
+            (
+                json!({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}),
+                "role",
+            ),
+        ] {
+            let err = to_openai(&obj(req)).expect_err("refused").to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+
+    fn encode_all(chunks: &[Value]) -> Vec<(String, Value)> {
+        let mut enc = AnthropicEncoder {
+            id: "msg_1".into(),
+            model: "m".into(),
+            started: false,
+            open: None,
+            next_index: 0,
+            tools: HashMap::new(),
+            finish: None,
+            usage: None,
+            fallback_usage: Usage::default(),
+        };
+        let mut text = String::new();
+        for c in chunks {
+            text.push_str(&String::from_utf8_lossy(
+                &enc.encode(&StreamOut::Chunk(&c.to_string())),
+            ));
+        }
+        text.push_str(&String::from_utf8_lossy(&enc.encode(&StreamOut::Done)));
+        text.split("\n\n")
+            .filter(|b| !b.trim().is_empty())
+            .map(|b| {
+                let mut lines = b.lines();
+                let name = lines
+                    .next()
+                    .and_then(|l| l.strip_prefix("event: "))
+                    .expect("event")
+                    .to_string();
+                let data = lines
+                    .next()
+                    .and_then(|l| l.strip_prefix("data: "))
+                    .expect("data");
+                (name, serde_json::from_str(data).expect("json"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stream_becomes_anthropics_exact_event_sequence() {
+        let events = encode_all(&[
+            json!({"model": "up-model", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}),
+            json!({"choices": [{"index": 0, "delta": {"reasoning_content": "Thinking."}, "finish_reason": null}]}),
+            json!({"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}]}),
+            json!({"choices": [{"index": 0, "delta": {"content": " there"}, "finish_reason": null}]}),
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]}, "finish_reason": null}]}),
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":"}}]}, "finish_reason": null}]}),
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}, "finish_reason": null}]}),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+            json!({"choices": [], "usage": {"prompt_tokens": 30, "completion_tokens": 9, "prompt_tokens_details": {"cached_tokens": 10}}}),
+        ]);
+        let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop",
+            ]
+        );
+        assert_eq!(events[0].1["message"]["model"], "up-model");
+        assert_eq!(events[1].1["content_block"]["type"], "thinking");
+        assert_eq!(events[4].1["content_block"]["type"], "text");
+        assert_eq!(events[4].1["index"], 1);
+        assert_eq!(events[6].1["delta"]["text"], " there");
+        assert_eq!(
+            events[8].1["content_block"],
+            json!({"type": "tool_use", "id": "call_1", "name": "f", "input": {}})
+        );
+        assert_eq!(
+            events[10].1["delta"],
+            json!({"type": "input_json_delta", "partial_json": "1}"})
+        );
+        assert_eq!(events[12].1["delta"]["stop_reason"], "tool_use");
+        assert_eq!(
+            events[12].1["usage"],
+            json!({"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 10, "cache_creation_input_tokens": 0})
+        );
+    }
+
+    #[test]
+    fn whole_answer_becomes_a_message() {
+        let mut rec = RequestRecord::new("req_abc".into(), "m".into(), false);
+        rec.usage = Some(Usage {
+            input: 5,
+            cached_input: 2,
+            cache_write: 1,
+            output: 7,
+            reasoning: 3,
+        });
+        let body = json!({"model": "up", "choices": [{"index": 0, "finish_reason": "length", "message": {
+            "role": "assistant", "content": "Hello",
+            "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": "f", "arguments": "{\"x\":2}"}}]
+        }}]});
+        let m = to_anthropic_message(body.to_string().as_bytes(), &rec).expect("message");
+        assert_eq!(m["id"], "msg_abc");
+        assert_eq!(m["stop_reason"], "max_tokens");
+        assert_eq!(m["content"][0], json!({"type": "text", "text": "Hello"}));
+        assert_eq!(
+            m["content"][1],
+            json!({"type": "tool_use", "id": "call_9", "name": "f", "input": {"x": 2}})
+        );
+        assert_eq!(
+            m["usage"],
+            json!({"input_tokens": 5, "output_tokens": 10, "cache_read_input_tokens": 2, "cache_creation_input_tokens": 1})
+        );
+    }
+}
