@@ -1,11 +1,14 @@
 //! Integration tests: the real gateway on a socket against mock upstreams.
 
+mod anthropic;
 mod api;
 mod cli;
 mod failover;
+mod gemini;
 mod helpers;
 mod ledger;
 mod messages;
 mod mock;
+mod mock_anthropic;
 mod security;
 mod streaming;

@@ -518,12 +518,23 @@ impl Config {
             }
             let kind = *ch.kind.get_ref();
             if !kind_supported(kind) {
+                let supported: Vec<&str> = [
+                    ChannelType::OpenAi,
+                    ChannelType::OpenAiCompatible,
+                    ChannelType::Anthropic,
+                    ChannelType::Gemini,
+                ]
+                .into_iter()
+                .filter(|k| kind_supported(*k))
+                .map(ChannelType::as_str)
+                .collect();
                 return fail(
                     ch.kind.span(),
                     format!("channels[{i}].type"),
                     format!(
-                        "channel type `{}` is not yet supported by this build; supported: openai, openai-compatible",
-                        kind.as_str()
+                        "channel type `{}` is not yet supported by this build; supported: {}",
+                        kind.as_str(),
+                        supported.join(", ")
                     ),
                 );
             }
@@ -796,13 +807,30 @@ targets = [{ channel = "openai", model = "gpt-5.5" }, { channel = "relay", model
     }
 
     #[test]
-    fn unsupported_channel_type_is_refused_clearly() {
-        let err =
+    fn channel_types_with_a_provider_are_accepted_and_others_refused_clearly() {
+        for (name, kind) in [
+            ("openai", ChannelType::OpenAi),
+            ("openai-compatible", ChannelType::OpenAiCompatible),
+            ("anthropic", ChannelType::Anthropic),
+            ("gemini", ChannelType::Gemini),
+        ] {
+            let text = format!(
+                "[[channels]]\nid = \"c\"\ntype = \"{name}\"\nbucket = \"credit\"\nbase_url = \"http://127.0.0.1:9\"\n"
+            );
+            match parse(&text) {
+                Ok(_) => assert!(crate::providers::for_type(kind).is_some(), "{name}"),
+                Err(e) => {
+                    let err = e.to_string();
+                    assert!(crate::providers::for_type(kind).is_none(), "{name}: {err}");
+                    assert!(err.contains("channels[0].type"), "{err}");
+                    assert!(err.contains("not yet supported"), "{err}");
+                }
+            }
+        }
+        let claude =
             parse("[[channels]]\nid = \"claude\"\ntype = \"anthropic\"\nbucket = \"credit\"\n")
-                .expect_err("not yet supported")
-                .to_string();
-        assert!(err.contains("channels[0].type"), "{err}");
-        assert!(err.contains("not yet supported"), "{err}");
+                .expect("anthropic channels are supported");
+        assert_eq!(claude.channels[0].base_url(), "https://api.anthropic.com");
     }
 
     #[test]

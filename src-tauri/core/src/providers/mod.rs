@@ -6,6 +6,8 @@
 //! retries and failover know nothing of wire formats; providers know nothing
 //! of routes.
 
+pub mod anthropic;
+pub mod gemini;
 pub mod openai;
 pub mod sse;
 
@@ -37,11 +39,44 @@ pub struct ChatReply {
     pub model: Option<String>,
 }
 
+/// A successful HTTP answer that refuses the request (a safety block that
+/// Gemini reports with 200): the client gets `status` and `body`, an
+/// OpenAI error JSON, with no retry and no failover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRefusal {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// Why a 2xx answer cannot be given to the client as it is.
+#[derive(Debug)]
+pub enum ReplyError {
+    /// Not a valid answer; another attempt may do better.
+    Malformed(String),
+    /// A valid answer that refuses the request: relay it.
+    Refused(ClientRefusal),
+}
+
+impl From<String> for ReplyError {
+    fn from(why: String) -> Self {
+        ReplyError::Malformed(why)
+    }
+}
+
+impl From<&str> for ReplyError {
+    fn from(why: &str) -> Self {
+        ReplyError::Malformed(why.to_string())
+    }
+}
+
 /// What a 4xx from this provider means for routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorMeaning {
     /// The prompt is too long for this target; another may take it.
     ContextLength,
+    /// The channel's secret was refused, whatever the status says (Gemini
+    /// answers an invalid API key with 400): mark it and fail over.
+    KeyRejected,
     /// The request's own fault (validation, content policy): relay it.
     ClientError,
 }
@@ -61,6 +96,10 @@ pub struct Decoded {
     pub error: Option<String>,
     /// The event could not be understood and was dropped.
     pub malformed: bool,
+    /// The upstream refused the request before the first token (a blocked
+    /// prompt): relay this to the client instead of a stream. Only set
+    /// while nothing has been forwarded as progress.
+    pub refused: Option<ClientRefusal>,
 }
 
 /// Turns one upstream's stream events into OpenAI chunks, keeping account.
@@ -84,11 +123,18 @@ pub trait Provider: Send + Sync {
         call: &ChatCall<'_>,
     ) -> reqwest::RequestBuilder;
 
-    /// Reads a successful whole answer.
-    fn chat_reply(&self, body: Bytes) -> Result<ChatReply, String>;
+    /// Reads a successful whole answer. A `String` error converts into
+    /// [`ReplyError::Malformed`].
+    fn chat_reply(&self, body: Bytes) -> Result<ChatReply, ReplyError>;
 
     /// What a 4xx body means.
     fn error_meaning(&self, status: u16, body: &[u8]) -> ErrorMeaning;
+
+    /// A 4xx body as the client gets it: an OpenAI error JSON. The default
+    /// relays it unchanged (the upstream already speaks OpenAI's format).
+    fn client_error_body(&self, body: Bytes) -> Bytes {
+        body
+    }
 
     /// A decoder for one streamed answer. `client_wants_usage`: the client
     /// asked for the usage chunk itself (otherwise it is stripped).
@@ -117,7 +163,8 @@ pub trait Provider: Send + Sync {
 pub fn for_type(kind: ChannelType) -> Option<Arc<dyn Provider>> {
     match kind {
         ChannelType::OpenAi | ChannelType::OpenAiCompatible => Some(Arc::new(openai::OpenAi)),
-        ChannelType::Anthropic | ChannelType::Gemini => None,
+        ChannelType::Gemini => Some(Arc::new(gemini::Gemini)),
+        ChannelType::Anthropic => Some(Arc::new(anthropic::Anthropic)),
     }
 }
 

@@ -12,7 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use super::{ChatCall, ChatReply, Decoded, ErrorMeaning, Provider, SseEvent, StreamDecoder};
+use super::{
+    ChatCall, ChatReply, Decoded, ErrorMeaning, Provider, ReplyError, SseEvent, StreamDecoder,
+};
 use crate::ledger::Usage;
 
 pub struct OpenAi;
@@ -81,7 +83,7 @@ impl Provider for OpenAi {
         req
     }
 
-    fn chat_reply(&self, body: Bytes) -> Result<ChatReply, String> {
+    fn chat_reply(&self, body: Bytes) -> Result<ChatReply, ReplyError> {
         let v: Value = serde_json::from_slice(&body)
             .map_err(|e| format!("upstream answered 200 with invalid JSON: {e}"))?;
         if v.get("choices").is_none_or(|c| !c.is_array()) {
@@ -116,6 +118,52 @@ impl Provider for OpenAi {
         Box::new(OpenAiStream {
             client_wants_usage,
             ..Default::default()
+        })
+    }
+
+    fn embeddings_request(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+        secret: Option<&SecretString>,
+        body: &Map<String, Value>,
+        upstream_model: &str,
+    ) -> Option<reqwest::RequestBuilder> {
+        let patches = [("model", Value::String(upstream_model.to_string()))];
+        let body = serde_json::to_vec(&Patched {
+            base: body,
+            patches: &patches,
+        })
+        // Serialising a map of JSON values cannot fail.
+        .unwrap_or_default();
+        let mut req = http
+            .post(format!("{base_url}/embeddings"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(secret) = secret {
+            req = req.bearer_auth(secret.expose_secret());
+        }
+        Some(req)
+    }
+
+    fn embeddings_reply(&self, body: Bytes, _upstream_model: &str) -> Result<ChatReply, String> {
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("upstream answered 200 with invalid JSON: {e}"))?;
+        if v.get("data").is_none_or(|d| !d.is_array()) {
+            return Err("upstream answered 200 without `data`".into());
+        }
+        // Embeddings bill prompt tokens only.
+        let usage = v
+            .pointer("/usage/prompt_tokens")
+            .and_then(|p| p.as_u64())
+            .map(|input| Usage {
+                input,
+                ..Usage::default()
+            });
+        Ok(ChatReply {
+            usage,
+            model: v.get("model").and_then(|m| m.as_str()).map(str::to_string),
+            body,
         })
     }
 }
@@ -325,6 +373,47 @@ mod tests {
         assert!(d.decode(&ev("{not json")).malformed);
         let err = d.decode(&ev(r#"{"error":{"message":"overloaded"}}"#));
         assert_eq!(err.error.as_deref(), Some("overloaded"));
+    }
+
+    #[test]
+    fn embeddings_pass_through_with_the_upstream_model_and_count_prompt_tokens() {
+        let body = json!({"model": "public", "input": ["a", "b"], "dimensions": 256});
+        let http = reqwest::Client::new();
+        let req = OpenAi
+            .embeddings_request(
+                &http,
+                "http://127.0.0.1:9/v1",
+                None,
+                body.as_object().expect("obj"),
+                "text-embedding-3-small",
+            )
+            .expect("supported")
+            .build()
+            .expect("builds");
+        assert_eq!(req.url().as_str(), "http://127.0.0.1:9/v1/embeddings");
+        let sent: Value =
+            serde_json::from_slice(req.body().and_then(|b| b.as_bytes()).expect("bytes"))
+                .expect("json");
+        assert_eq!(
+            sent,
+            json!({"model": "text-embedding-3-small", "input": ["a", "b"], "dimensions": 256})
+        );
+        let reply = OpenAi
+            .embeddings_reply(
+                Bytes::from_static(br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":7,"total_tokens":7}}"#),
+                "text-embedding-3-small",
+            )
+            .expect("reply");
+        assert_eq!(
+            reply.usage,
+            Some(Usage {
+                input: 7,
+                ..Usage::default()
+            })
+        );
+        assert!(OpenAi
+            .embeddings_reply(Bytes::from_static(b"{}"), "m")
+            .is_err());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::stream::StreamStart;
 use super::{Admission, Gateway, Route, Target};
 use crate::keys::GatewayKey;
 use crate::ledger::{Ledger, Refusal};
-use crate::providers::{ChatCall, ChatReply, ErrorMeaning, SseParser};
+use crate::providers::{ChatCall, ChatReply, ErrorMeaning, ReplyError, SseParser};
 use crate::secrets::{scrub, ResolvedSecret};
 use crate::server::GatewayError;
 
@@ -383,8 +383,15 @@ async fn attempt(
             429 => Failure::RateLimited { retry_after },
             401 | 403 => Failure::KeyRejected { status },
             400..=499 => match provider.error_meaning(status, &body) {
-                ErrorMeaning::ContextLength => Failure::ContextLength { status, body },
-                ErrorMeaning::ClientError => Failure::Client { status, body },
+                ErrorMeaning::ContextLength => Failure::ContextLength {
+                    status,
+                    body: provider.client_error_body(body),
+                },
+                ErrorMeaning::KeyRejected => Failure::KeyRejected { status },
+                ErrorMeaning::ClientError => Failure::Client {
+                    status,
+                    body: provider.client_error_body(body),
+                },
             },
             _ => Failure::Server { status },
         });
@@ -396,10 +403,19 @@ async fn attempt(
             Ok(Err(_)) => return Err(Failure::Broken),
             Ok(Ok(b)) => b,
         };
-        return provider.chat_reply(body).map(Answer::Whole).map_err(|why| {
-            tracing::warn!(channel = %channel.id, "{why}");
-            Failure::Malformed
-        });
+        return provider
+            .chat_reply(body)
+            .map(Answer::Whole)
+            .map_err(|e| match e {
+                ReplyError::Malformed(why) => {
+                    tracing::warn!(channel = %channel.id, "{why}");
+                    Failure::Malformed
+                }
+                ReplyError::Refused(r) => Failure::Client {
+                    status: r.status,
+                    body: r.body,
+                },
+            });
     }
 
     // Streaming: hold everything back until the first token, so that a
@@ -438,6 +454,12 @@ async fn attempt(
             if d.malformed {
                 tracing::warn!(channel = %channel.id, "skipped a malformed upstream stream event");
                 continue;
+            }
+            if let Some(r) = d.refused {
+                return Err(Failure::Client {
+                    status: r.status,
+                    body: r.body,
+                });
             }
             if let Some(message) = d.error {
                 let message = scrub(message.as_bytes(), secret);
