@@ -3,6 +3,7 @@
 mod anthropic;
 mod api;
 mod cli;
+mod embeddings;
 mod failover;
 mod gemini;
 mod helpers;

@@ -142,6 +142,16 @@ impl MockUpstream {
             .pop_front()
             .unwrap_or_else(|| self.default.lock().expect("lock").clone());
         let model = req["model"].as_str().unwrap_or("mock-model").to_string();
+        if path.ends_with("/embeddings") && matches!(reply, Reply::Ok) {
+            let n = req["input"].as_array().map_or(1, Vec::len);
+            let data: Vec<Value> = (0..n)
+                .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.5, -1.0, i as f64]}))
+                .collect();
+            let body = json!({"object": "list", "data": data, "model": model,
+                "usage": {"prompt_tokens": 5000, "total_tokens": 5000}});
+            respond_json(&mut sock, 200, &body.to_string(), &[]).await;
+            return;
+        }
         let stream = req["stream"].as_bool().unwrap_or(false);
         let usage_asked = req
             .pointer("/stream_options/include_usage")

@@ -181,7 +181,9 @@ pub fn prompt_chars(body: &Map<String, Value>) -> usize {
             _ => 0,
         }
     }
+    // Chat messages, or the inputs of an embeddings request.
     body.get("messages")
         .and_then(|m| m.as_array())
         .map_or(0, |msgs| msgs.iter().map(text_len).sum())
+        + body.get("input").map_or(0, text_len)
 }

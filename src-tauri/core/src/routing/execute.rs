@@ -28,8 +28,16 @@ use crate::server::GatewayError;
 /// Largest upstream error body read (the rest is dropped).
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// What the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    Chat,
+    Embeddings,
+}
+
 /// One request as the client made it.
 pub struct Call<'a> {
+    pub kind: CallKind,
     pub route: &'a Route,
     pub body: &'a Map<String, Value>,
     pub stream: bool,
@@ -271,6 +279,19 @@ fn all_failed(
                 body: body.clone(),
             };
         }
+        // No target's channel type can do this (embeddings on Anthropic):
+        // the request does not fit the model, whatever is retried.
+        Some(Failure::Unsupported) if rec.attempts_made() == 0 => {
+            let message = format!(
+                "Model `{}` cannot serve this kind of request: {}. Route it to a channel type that \
+                 supports it. (request id {})",
+                rec.requested_model,
+                rec.route_walk(),
+                rec.request_id
+            );
+            rec.error = Some(message.clone());
+            return GatewayError::BadRequest(message);
+        }
         Some(Failure::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "timed out"),
         Some(Failure::RateLimited { .. }) | Some(Failure::NoSecret) | None => {
             (StatusCode::SERVICE_UNAVAILABLE, "is unavailable")
@@ -338,16 +359,28 @@ async fn attempt(
     let start = Instant::now();
     let channel = &target.channel;
     let provider = &channel.provider;
-    let req = provider.chat_request(
-        &channel.http,
-        &channel.base_url,
-        secret,
-        &ChatCall {
-            body: call.body,
-            upstream_model: &target.model,
-            stream: call.stream,
+    let req = match call.kind {
+        CallKind::Chat => provider.chat_request(
+            &channel.http,
+            &channel.base_url,
+            secret,
+            &ChatCall {
+                body: call.body,
+                upstream_model: &target.model,
+                stream: call.stream,
+            },
+        ),
+        CallKind::Embeddings => match provider.embeddings_request(
+            &channel.http,
+            &channel.base_url,
+            secret,
+            call.body,
+            &target.model,
+        ) {
+            Some(req) => req,
+            None => return Err(Failure::Unsupported),
         },
-    );
+    };
 
     // Waiting for headers: the first-byte timeout, or for a stream with a
     // backup left, the (usually shorter) first-token timeout.
@@ -403,6 +436,15 @@ async fn attempt(
             Ok(Err(_)) => return Err(Failure::Broken),
             Ok(Ok(b)) => b,
         };
+        if call.kind == CallKind::Embeddings {
+            return provider
+                .embeddings_reply(body, &target.model)
+                .map(Answer::Whole)
+                .map_err(|why| {
+                    tracing::warn!(channel = %channel.id, "{why}");
+                    Failure::Malformed
+                });
+        }
         return provider
             .chat_reply(body)
             .map(Answer::Whole)

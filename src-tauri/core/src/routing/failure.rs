@@ -60,6 +60,9 @@ pub enum Failure {
     Malformed,
     /// The channel has no usable secret.
     NoSecret,
+    /// The channel's provider type cannot do what was asked (embeddings on
+    /// an Anthropic channel).
+    Unsupported,
 }
 
 /// What to do after a failed attempt.
@@ -117,6 +120,9 @@ impl Failure {
             Failure::NoSecret => AttemptOutcome::Skipped {
                 reason: "no_secret",
             },
+            Failure::Unsupported => AttemptOutcome::Skipped {
+                reason: "unsupported_by_channel_type",
+            },
         }
     }
 
@@ -125,7 +131,10 @@ impl Failure {
     pub fn counts_against_target(&self) -> bool {
         !matches!(
             self,
-            Failure::Client { .. } | Failure::ContextLength { .. } | Failure::NoSecret
+            Failure::Client { .. }
+                | Failure::ContextLength { .. }
+                | Failure::NoSecret
+                | Failure::Unsupported
         )
     }
 
@@ -163,7 +172,8 @@ impl Failure {
             Failure::Timeout(_)
             | Failure::KeyRejected { .. }
             | Failure::ContextLength { .. }
-            | Failure::NoSecret => Next::Failover,
+            | Failure::NoSecret
+            | Failure::Unsupported => Next::Failover,
         }
     }
 }

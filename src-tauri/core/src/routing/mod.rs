@@ -30,7 +30,7 @@ use crate::secrets::status::{Rejection, StatusWriter};
 use crate::secrets::{self, ResolvedSecret, SecretStore};
 
 pub use circuit::{Admission, Circuit, CircuitState};
-pub use execute::{execute, Answer, Call};
+pub use execute::{execute, Answer, Call, CallKind};
 pub use record::{
     AttemptOutcome, AttemptRecord, LogRecorder, RecordGuard, Recorder, RequestRecord,
     RequestStatus, ServedBy,

@@ -23,7 +23,7 @@ use super::chat::{self, annotate, new_request_id, Refusal};
 use super::{authenticate, AppState, GatewayError};
 use crate::ledger::Usage;
 use crate::providers::prompt_chars;
-use crate::routing::{Answer, Encoder, RequestRecord, RequestStatus, StreamOut};
+use crate::routing::{Answer, CallKind, Encoder, RequestRecord, RequestStatus, StreamOut};
 
 fn bad(message: impl Into<String>) -> GatewayError {
     GatewayError::BadRequest(message.into())
@@ -611,6 +611,7 @@ async fn run_messages(
         state,
         request_id,
         chat::Prepared {
+            kind: CallKind::Chat,
             key,
             body,
             stream,

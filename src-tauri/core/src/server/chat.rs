@@ -18,7 +18,8 @@ use super::{AppState, GatewayError};
 use crate::keys::GatewayKey;
 use crate::providers::prompt_chars;
 use crate::routing::{
-    self, Answer, Call, Encoder, RecordGuard, RequestRecord, RequestStatus, ServedBy, StreamStart,
+    self, Answer, Call, CallKind, Encoder, RecordGuard, RequestRecord, RequestStatus, ServedBy,
+    StreamStart,
 };
 
 /// Chunks buffered between the upstream reader and the client socket.
@@ -29,6 +30,7 @@ pub(super) type Refusal = (GatewayError, Option<RequestRecord>);
 
 /// A chat request in the canonical (OpenAI chat) shape, authenticated.
 pub(super) struct Prepared {
+    pub kind: CallKind,
     pub key: Arc<GatewayKey>,
     pub body: Map<String, Value>,
     pub stream: bool,
@@ -111,6 +113,7 @@ pub(super) async fn run(
     let mut guard = RecordGuard::new(rec, Arc::clone(&state.recorder));
 
     let call = Call {
+        kind: p.kind,
         route: &route,
         body: &p.body,
         stream: p.stream,

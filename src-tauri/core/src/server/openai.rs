@@ -12,7 +12,9 @@ use serde_json::{json, Map, Value};
 
 use super::chat::{self, annotate, new_request_id, Refusal};
 use super::{authenticate, AppState, GatewayError};
-use crate::routing::{Answer, RequestRecord, RequestStatus, StreamOut};
+use crate::ledger::Usage;
+use crate::providers::prompt_chars;
+use crate::routing::{Answer, CallKind, RequestRecord, RequestStatus, StreamOut};
 
 /// Frames a stream item as OpenAI server-sent events.
 fn encode_openai(item: &StreamOut<'_>) -> Bytes {
@@ -127,6 +129,7 @@ async fn chat(
         state,
         request_id,
         chat::Prepared {
+            kind: CallKind::Chat,
             key,
             body,
             stream,
@@ -146,6 +149,141 @@ async fn chat(
             Ok(resp)
         }
         Answer::Stream(start) => Ok(chat::stream_response(start, guard, &rec, encode_openai)),
+    }
+}
+
+/// Checks an embeddings request: a `model`, and an `input` that is a
+/// string, or a non-empty list of strings or of token ids.
+fn check_embeddings(body: &Map<String, Value>) -> Result<(), GatewayError> {
+    match body.get("model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => {}
+        _ => {
+            return Err(GatewayError::BadRequest(
+                "You must provide a model parameter (`model`).".into(),
+            ))
+        }
+    }
+    let ok = match body.get("input") {
+        Some(Value::String(_)) => true,
+        Some(Value::Array(items)) if !items.is_empty() => items.iter().all(|i| {
+            i.is_string()
+                || i.is_u64()
+                || i.as_array()
+                    .is_some_and(|t| !t.is_empty() && t.iter().all(Value::is_u64))
+        }),
+        _ => false,
+    };
+    if !ok {
+        return Err(GatewayError::BadRequest(
+            "`input` must be a string, or a non-empty array of strings or of token ids.".into(),
+        ));
+    }
+    if body
+        .get("encoding_format")
+        .is_some_and(|f| !matches!(f.as_str(), Some("float" | "base64")))
+    {
+        return Err(GatewayError::BadRequest(
+            "`encoding_format` must be \"float\" or \"base64\".".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The answer as the client asked for it: vectors as base64 of
+/// little-endian f32s when `encoding_format` is base64 and the upstream sent
+/// floats, and the usage filled in with the estimate when it sent none.
+fn finish_embeddings(body: &[u8], base64: bool, estimated: Option<Usage>) -> Option<Bytes> {
+    use base64::Engine as _;
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    if base64 {
+        for item in v.get_mut("data")?.as_array_mut()? {
+            if let Some(floats) = item.get("embedding").and_then(|e| e.as_array()) {
+                let mut raw = Vec::with_capacity(floats.len() * 4);
+                for f in floats {
+                    raw.extend_from_slice(&(f.as_f64().unwrap_or(0.0) as f32).to_le_bytes());
+                }
+                item["embedding"] = json!(base64::engine::general_purpose::STANDARD.encode(raw));
+            }
+        }
+    }
+    if let Some(u) = estimated {
+        let tokens = u.input + u.cached_input;
+        v["usage"] = json!({"prompt_tokens": tokens, "total_tokens": tokens});
+    }
+    Some(Bytes::from(v.to_string()))
+}
+
+/// `POST /v1/embeddings`, for `openai`, `openai-compatible` and `gemini`
+/// channels; routed, metered and priced like chat.
+pub async fn embeddings(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let request_id = new_request_id();
+    let result = async {
+        let key = authenticate(&state, &headers)
+            .await
+            .map_err(|e| (e, None))?;
+        let limit = state.gateway.config.server.max_body_bytes;
+        let body: Map<String, Value> = match body {
+            Err(BytesRejection::FailedToBufferBody(_)) => {
+                return Err((GatewayError::BodyTooLarge { limit }, None))
+            }
+            Err(other) => return Err((GatewayError::BadRequest(other.body_text()), None)),
+            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(Value::Object(m)) => m,
+                Ok(_) => {
+                    return Err((
+                        GatewayError::BadRequest("The request body must be a JSON object.".into()),
+                        None,
+                    ))
+                }
+                Err(e) => return Err((GatewayError::BadJson(e.to_string()), None)),
+            },
+        };
+        check_embeddings(&body).map_err(|e| (e, None))?;
+        let base64 = body.get("encoding_format").and_then(|f| f.as_str()) == Some("base64");
+        let chars = prompt_chars(&body);
+        let (answer, guard, rec) = chat::run(
+            &state,
+            request_id.clone(),
+            chat::Prepared {
+                kind: CallKind::Embeddings,
+                key,
+                body,
+                stream: false,
+                client_wants_usage: false,
+            },
+        )
+        .await?;
+        let Answer::Whole(reply) = answer else {
+            guard.finish(
+                RequestStatus::Error,
+                Some("an embeddings answer cannot stream".into()),
+            );
+            return Err((GatewayError::Internal(request_id.clone()), Some(rec)));
+        };
+        let estimated = reply.usage.is_none().then(|| Usage::estimate(chars, 0));
+        let body = finish_embeddings(&reply.body, base64, estimated).unwrap_or(reply.body);
+        let mut resp = (StatusCode::OK, body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        annotate(&mut resp, &rec);
+        guard.finish(RequestStatus::Ok, None);
+        Ok::<Response, Refusal>(resp)
+    }
+    .await;
+    match result {
+        Ok(resp) => resp,
+        Err((err, rec)) => {
+            let rec = rec.unwrap_or_else(|| RequestRecord::new(request_id, String::new(), false));
+            let mut resp = err.into_response();
+            annotate(&mut resp, &rec);
+            resp
+        }
     }
 }
 
