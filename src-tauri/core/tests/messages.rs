@@ -241,3 +241,86 @@ async fn count_tokens_estimates_and_models_list_speaks_anthropic() {
     assert_eq!(list["has_more"], false);
     assert_eq!(list["first_id"], "gpt-test");
 }
+
+fn anthropic_config(mock: &crate::mock_anthropic::MockAnthropic) -> String {
+    format!(
+        r#"
+[[channels]]
+id = "claude"
+type = "anthropic"
+base_url = "{}"
+bucket = "credit"
+secret = "none"
+
+[[routes]]
+model = "claude-test"
+targets = [{{ channel = "claude", model = "claude-sonnet-4-5" }}]
+"#,
+        mock.url()
+    )
+}
+
+#[tokio::test]
+async fn anthropic_client_to_anthropic_upstream_passes_through_unchanged() {
+    use crate::mock_anthropic::{MockAnthropic, Reply as AReply, MESSAGE};
+    let mock = MockAnthropic::start().await;
+    mock.set_default(AReply::Json(MESSAGE));
+    let app = spawn_app(&anthropic_config(&mock)).await;
+    app.topup(switchyard::config::Bucket::Credit, 10_000_000)
+        .await;
+    let request = json!({
+        "model": "claude-test",
+        "max_tokens": 300,
+        "system": [{"type": "text", "text": "Long, cached instructions.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+        "top_k": 5,
+        "metadata": {"user_id": "u-1"}
+    });
+    let resp = post(&app, "/v1/messages", request.clone(), &app.key).await;
+    assert_eq!(resp.status(), 200);
+    let got: Value = resp.json().await.expect("json");
+    let upstream: Value = serde_json::from_str(MESSAGE).expect("fixture");
+    assert_eq!(got, upstream, "the upstream's message, as it sent it");
+    let mut expected = request;
+    expected["model"] = json!("claude-sonnet-4-5");
+    assert_eq!(
+        mock.received()[0].body,
+        expected,
+        "the client's request, only the model replaced"
+    );
+    let rec = app.only_record().await;
+    assert!(rec.usage.is_some_and(|u| u.total() > 0) && !rec.usage_estimated);
+}
+
+#[tokio::test]
+async fn anthropic_stream_to_anthropic_upstream_relays_the_upstream_events() {
+    use crate::mock_anthropic::{MockAnthropic, Reply as AReply, STREAM};
+    let mock = MockAnthropic::start().await;
+    mock.set_default(AReply::Sse(STREAM));
+    let app = spawn_app(&anthropic_config(&mock)).await;
+    app.topup(switchyard::config::Bucket::Credit, 10_000_000)
+        .await;
+    let mut body = ask(true);
+    body["model"] = json!("claude-test");
+    let got = events(post(&app, "/v1/messages", body, &app.key).await).await;
+    let sent: Vec<(String, Value)> = STREAM
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let mut name = String::new();
+            let mut data = Value::Null;
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.trim().to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = serde_json::from_str(d).expect("fixture JSON");
+                }
+            }
+            (name, data)
+        })
+        .collect();
+    assert_eq!(got, sent, "every upstream event, in order, unchanged");
+    let rec = app.only_record().await;
+    assert_eq!(rec.status, switchyard::routing::RequestStatus::Ok);
+    assert!(rec.usage.is_some_and(|u| u.output > 0) && !rec.usage_estimated);
+}

@@ -205,6 +205,37 @@ fn is_context_length(message: &str) -> bool {
     .any(|p| m.contains(p))
 }
 
+/// A Messages API call carrying `body`.
+fn messages_post(
+    http: &reqwest::Client,
+    base_url: &str,
+    secret: Option<&SecretString>,
+    body: &impl serde::Serialize,
+    stream: bool,
+) -> reqwest::RequestBuilder {
+    let mut req = http
+        .post(messages_url(base_url))
+        .header(CONTENT_TYPE, "application/json")
+        .header("anthropic-version", API_VERSION)
+        // Serialising a JSON value cannot fail.
+        .body(serde_json::to_vec(body).unwrap_or_default());
+    if stream {
+        req = req.header(ACCEPT, "text/event-stream");
+    }
+    if let Some(secret) = secret {
+        match HeaderValue::from_str(secret.expose_secret()) {
+            Ok(mut v) => {
+                v.set_sensitive(true);
+                req = req.header("x-api-key", v);
+            }
+            // Sent without a key, the call gets a 401 and the channel's
+            // secret is reported as rejected, which is what it is.
+            Err(_) => tracing::warn!("the channel secret is not a valid HTTP header value"),
+        }
+    }
+    req
+}
+
 impl Provider for Anthropic {
     fn chat_request(
         &self,
@@ -214,27 +245,36 @@ impl Provider for Anthropic {
         call: &ChatCall<'_>,
     ) -> reqwest::RequestBuilder {
         let body = request::translate(call.body, call.upstream_model, call.stream);
-        let mut req = http
-            .post(messages_url(base_url))
-            .header(CONTENT_TYPE, "application/json")
-            .header("anthropic-version", API_VERSION)
-            // Serialising a JSON value cannot fail.
-            .body(serde_json::to_vec(&body).unwrap_or_default());
-        if call.stream {
-            req = req.header(ACCEPT, "text/event-stream");
-        }
-        if let Some(secret) = secret {
-            match HeaderValue::from_str(secret.expose_secret()) {
-                Ok(mut v) => {
-                    v.set_sensitive(true);
-                    req = req.header("x-api-key", v);
-                }
-                // Sent without a key, the call gets a 401 and the channel's
-                // secret is reported as rejected, which is what it is.
-                Err(_) => tracing::warn!("the channel secret is not a valid HTTP header value"),
-            }
-        }
-        req
+        messages_post(http, base_url, secret, &body, call.stream)
+    }
+
+    fn speaks_messages(&self) -> bool {
+        true
+    }
+
+    fn native_messages_request(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+        secret: Option<&SecretString>,
+        body: &serde_json::Map<String, Value>,
+        upstream_model: &str,
+        stream: bool,
+    ) -> Option<reqwest::RequestBuilder> {
+        let mut body = body.clone();
+        body.insert("model".into(), Value::String(upstream_model.to_string()));
+        Some(messages_post(http, base_url, secret, &body, stream))
+    }
+
+    fn native_messages_reply(&self, body: Bytes) -> Result<ChatReply, ReplyError> {
+        let msg: Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("upstream answered 200 with invalid JSON: {e}"))?;
+        let (_, usage, model) = completion(&msg)?;
+        Ok(ChatReply { body, usage, model })
+    }
+
+    fn native_stream_decoder(&self) -> Option<Box<dyn StreamDecoder>> {
+        Some(Box::new(stream::AnthropicStream::native()))
     }
 
     fn chat_reply(&self, body: Bytes) -> Result<ChatReply, ReplyError> {

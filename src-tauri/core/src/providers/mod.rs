@@ -140,6 +140,41 @@ pub trait Provider: Send + Sync {
     /// asked for the usage chunk itself (otherwise it is stripped).
     fn stream_decoder(&self, client_wants_usage: bool) -> Box<dyn StreamDecoder>;
 
+    /// Whether [`Provider::native_messages_request`] passes Anthropic
+    /// Messages requests through.
+    fn speaks_messages(&self) -> bool {
+        false
+    }
+
+    /// The client's own Anthropic Messages request, passed through with only
+    /// `model` replaced — for providers that speak Messages natively (so an
+    /// Anthropic client of an Anthropic upstream loses nothing in
+    /// translation). `None`: translate through the chat shape instead.
+    fn native_messages_request(
+        &self,
+        _http: &reqwest::Client,
+        _base_url: &str,
+        _secret: Option<&SecretString>,
+        _body: &Map<String, Value>,
+        _upstream_model: &str,
+        _stream: bool,
+    ) -> Option<reqwest::RequestBuilder> {
+        None
+    }
+
+    /// A native Messages answer: the body is kept as the upstream sent it.
+    fn native_messages_reply(&self, _body: Bytes) -> Result<ChatReply, ReplyError> {
+        Err(ReplyError::Malformed(
+            "this provider type has no native Messages API".into(),
+        ))
+    }
+
+    /// A decoder that accounts for a native Messages stream and forwards its
+    /// events as they came, framed (`event: …\ndata: …\n\n`).
+    fn native_stream_decoder(&self) -> Option<Box<dyn StreamDecoder>> {
+        None
+    }
+
     /// An embeddings request for an OpenAI-shaped `/v1/embeddings` body, or
     /// `None` when this provider type has no embeddings.
     fn embeddings_request(

@@ -39,7 +39,11 @@ pub enum CallKind {
 pub struct Call<'a> {
     pub kind: CallKind,
     pub route: &'a Route,
+    /// The request in the canonical (OpenAI chat) shape.
     pub body: &'a Map<String, Value>,
+    /// The client's own Anthropic Messages request, when it sent one: a
+    /// provider that speaks Messages natively gets it as it is.
+    pub native_body: Option<&'a Map<String, Value>>,
     pub stream: bool,
     /// The client itself asked for the usage chunk.
     pub client_wants_usage: bool,
@@ -359,8 +363,21 @@ async fn attempt(
     let start = Instant::now();
     let channel = &target.channel;
     let provider = &channel.provider;
-    let req = match call.kind {
-        CallKind::Chat => provider.chat_request(
+    let native = match (call.kind, call.native_body) {
+        (CallKind::Chat, Some(body)) => provider.native_messages_request(
+            &channel.http,
+            &channel.base_url,
+            secret,
+            body,
+            &target.model,
+            call.stream,
+        ),
+        _ => None,
+    };
+    let is_native = native.is_some();
+    let req = match (call.kind, native) {
+        (_, Some(req)) => req,
+        (CallKind::Chat, None) => provider.chat_request(
             &channel.http,
             &channel.base_url,
             secret,
@@ -370,7 +387,7 @@ async fn attempt(
                 stream: call.stream,
             },
         ),
-        CallKind::Embeddings => match provider.embeddings_request(
+        (CallKind::Embeddings, None) => match provider.embeddings_request(
             &channel.http,
             &channel.base_url,
             secret,
@@ -445,26 +462,34 @@ async fn attempt(
                     Failure::Malformed
                 });
         }
-        return provider
-            .chat_reply(body)
-            .map(Answer::Whole)
-            .map_err(|e| match e {
-                ReplyError::Malformed(why) => {
-                    tracing::warn!(channel = %channel.id, "{why}");
-                    Failure::Malformed
-                }
-                ReplyError::Refused(r) => Failure::Client {
-                    status: r.status,
-                    body: r.body,
-                },
-            });
+        let reply = if is_native {
+            provider.native_messages_reply(body)
+        } else {
+            provider.chat_reply(body)
+        };
+        return reply.map(Answer::Whole).map_err(|e| match e {
+            ReplyError::Malformed(why) => {
+                tracing::warn!(channel = %channel.id, "{why}");
+                Failure::Malformed
+            }
+            ReplyError::Refused(r) => Failure::Client {
+                status: r.status,
+                body: r.body,
+            },
+        });
     }
 
     // Streaming: hold everything back until the first token, so that a
     // silent or broken upstream can still be failed over.
     let mut body = resp.bytes_stream().boxed();
     let mut parser = SseParser::new();
-    let mut decoder = provider.stream_decoder(call.client_wants_usage);
+    let mut decoder = match is_native
+        .then(|| provider.native_stream_decoder())
+        .flatten()
+    {
+        Some(d) => d,
+        None => provider.stream_decoder(call.client_wants_usage),
+    };
     let mut prelude = Vec::new();
     let mut events = Vec::new();
     let (token_deadline, kind) = if has_backup && start + t.first_token < deadline {

@@ -81,6 +81,11 @@ impl Channel {
         self.key_rejected.store(false, Ordering::Relaxed);
     }
 
+    /// The channel's provider accepts Anthropic Messages requests as they are.
+    pub fn provider_speaks_messages(&self) -> bool {
+        self.provider.speaks_messages()
+    }
+
     pub fn key_rejected(&self) -> bool {
         self.key_rejected.load(Ordering::Relaxed)
     }

@@ -380,8 +380,12 @@ enum Block {
     Tool,
 }
 
-/// Turns the canonical OpenAI chunk stream into Anthropic's event sequence.
+/// Turns the canonical OpenAI chunk stream into Anthropic's event sequence
+/// — or, for a native stream, relays the upstream's own events.
 struct AnthropicEncoder {
+    /// The chunks are the upstream's Anthropic events, already framed.
+    native: bool,
+    saw_stop: bool,
     id: String,
     model: String,
     started: bool,
@@ -540,6 +544,16 @@ impl Encoder for AnthropicEncoder {
     fn encode(&mut self, item: &StreamOut<'_>) -> Bytes {
         let mut out = String::new();
         match item {
+            StreamOut::Chunk(framed) if self.native => {
+                self.saw_stop |= framed.starts_with("event: message_stop");
+                return Bytes::copy_from_slice(framed.as_bytes());
+            }
+            // The upstream finished without its closing event: close it.
+            StreamOut::Done if self.native => {
+                if !self.saw_stop {
+                    event(&mut out, "message_stop", json!({"type": "message_stop"}));
+                }
+            }
             StreamOut::Chunk(json) => self.chunk(json, &mut out),
             StreamOut::Done => {
                 self.start(&mut out, None);
@@ -614,13 +628,31 @@ async fn run_messages(
             kind: CallKind::Chat,
             key,
             body,
+            native_body: Some(req),
             stream,
             // Anthropic reports usage in `message_delta`: the encoder needs it.
             client_wants_usage: true,
         },
     )
     .await?;
+    // An Anthropic channel answered the client's own request: its answer is
+    // already in the client's format.
+    let native = rec
+        .served_by
+        .as_ref()
+        .and_then(|s| state.gateway.channel(&s.channel))
+        .is_some_and(|c| c.provider_speaks_messages());
     match answer {
+        Answer::Whole(reply) if native => {
+            let mut resp = (StatusCode::OK, reply.body).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            annotate(&mut resp, &rec);
+            guard.finish(RequestStatus::Ok, None);
+            Ok(resp)
+        }
         Answer::Whole(reply) => {
             let message = match to_anthropic_message(&reply.body, &rec) {
                 Ok(m) => m,
@@ -643,6 +675,8 @@ async fn run_messages(
         }
         Answer::Stream(start) => {
             let encoder = AnthropicEncoder {
+                native,
+                saw_stop: false,
                 id: message_id(&rec.request_id),
                 model: rec.answered_model.clone().unwrap_or_default(),
                 started: false,
@@ -814,6 +848,8 @@ mod tests {
 
     fn encode_all(chunks: &[Value]) -> Vec<(String, Value)> {
         let mut enc = AnthropicEncoder {
+            native: false,
+            saw_stop: false,
             id: "msg_1".into(),
             model: "m".into(),
             started: false,

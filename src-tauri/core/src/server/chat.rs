@@ -33,6 +33,8 @@ pub(super) struct Prepared {
     pub kind: CallKind,
     pub key: Arc<GatewayKey>,
     pub body: Map<String, Value>,
+    /// The client's own Anthropic Messages request, if that is what it sent.
+    pub native_body: Option<Map<String, Value>>,
     pub stream: bool,
     /// The usage chunk reaches the encoder (the client asked for it, or the
     /// client's format reports usage itself).
@@ -116,6 +118,7 @@ pub(super) async fn run(
         kind: p.kind,
         route: &route,
         body: &p.body,
+        native_body: p.native_body.as_ref(),
         stream: p.stream,
         client_wants_usage: p.client_wants_usage,
         key,

@@ -30,6 +30,9 @@ pub(super) struct AnthropicStream {
     tool_calls: HashMap<u64, usize>,
     finished: bool,
     output_chars: usize,
+    /// Forward each event as it came (framed SSE) instead of as OpenAI
+    /// chunks: an Anthropic client of an Anthropic upstream.
+    native: bool,
 }
 
 impl AnthropicStream {
@@ -45,6 +48,16 @@ impl AnthropicStream {
             tool_calls: HashMap::new(),
             finished: false,
             output_chars: 0,
+            native: false,
+        }
+    }
+
+    /// A decoder that keeps account as usual but forwards the upstream's
+    /// own events, framed, for an Anthropic client.
+    pub(super) fn native() -> Self {
+        AnthropicStream {
+            native: true,
+            ..AnthropicStream::new(false)
         }
     }
 
@@ -90,8 +103,9 @@ fn text_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
-impl StreamDecoder for AnthropicStream {
-    fn decode(&mut self, event: &SseEvent) -> Decoded {
+impl AnthropicStream {
+    /// One event as OpenAI chunks, keeping account of usage and progress.
+    fn translate(&mut self, event: &SseEvent) -> Decoded {
         let Ok(data @ Value::Object(_)) = serde_json::from_str::<Value>(&event.data) else {
             return Decoded {
                 malformed: true,
@@ -212,6 +226,23 @@ impl StreamDecoder for AnthropicStream {
             }
             // ping, content_block_stop, and event types Anthropic may add.
             _ => {}
+        }
+        out
+    }
+}
+
+impl StreamDecoder for AnthropicStream {
+    fn decode(&mut self, event: &SseEvent) -> Decoded {
+        let mut out = self.translate(event);
+        if self.native && !out.malformed && out.error.is_none() {
+            // The event itself, as the upstream framed it.
+            let kind = event.event.clone().unwrap_or_else(|| {
+                serde_json::from_str::<Value>(&event.data)
+                    .ok()
+                    .and_then(|d| d.get("type").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_default()
+            });
+            out.forward = vec![format!("event: {kind}\ndata: {}\n\n", event.data)];
         }
         out
     }
