@@ -1,5 +1,11 @@
 """Fixtures: mock upstreams, a real `switchyard serve` process, gateway keys,
-and OpenAI SDK clients pointed at the gateway.
+and OpenAI and Anthropic SDK clients pointed at the gateway.
+
+Three kinds of upstream stand behind the gateway: mock OpenAI-compatible
+servers (mock_openai.py: `primary`, `backup`), a mock Anthropic Messages API
+(mock_anthropic.py) and a mock Gemini API (mock_gemini.py), each behind a
+channel of its type. The `upstream` fixture parametrises a test over the
+three types (upstreams.py describes their routes and wire formats).
 
 The binary is built by the caller (tests/run-all.sh). It is found through
 SWITCHYARD_BIN, or else at $CARGO_TARGET_DIR/debug/switchyard with
@@ -25,14 +31,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+import anthropic
 import openai
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from mock_anthropic import MockAnthropic  # noqa: E402
+from mock_gemini import MockGemini  # noqa: E402
 from mock_openai import MockUpstream  # noqa: E402
-
-MOCK_KEY = "sk-mock-upstream-secret-0123456789"
+from upstreams import (  # noqa: E402
+    CHANNELS,
+    EMBED_ROUTES,
+    KINDS,
+    MOCK_ANTHROPIC_KEY,
+    MOCK_GEMINI_KEY,
+    MOCK_KEY,
+    ROUTES,
+    UPSTREAM_CLASSES,
+    Upstream,
+    model_name,
+    routes_toml,
+)
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 10
 CLI_TIMEOUT_S = 60
@@ -62,10 +82,24 @@ class Gateway:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return run_cli(self.bin, self.config, self.data_dir, *args, check=check)
 
+    @property
+    def root(self) -> str:
+        """http://127.0.0.1:PORT, the base URL Anthropic's SDK wants."""
+        return self.url.removesuffix("/v1")
+
     def client(self, key: str | None = None, **kw) -> openai.OpenAI:
         return openai.OpenAI(
             api_key=key if key is not None else self.keys["default"],
             base_url=self.url,
+            max_retries=0,
+            timeout=CLIENT_TIMEOUT_S,
+            **kw,
+        )
+
+    def anthropic_client(self, key: str | None = None, **kw) -> anthropic.Anthropic:
+        return anthropic.Anthropic(
+            api_key=key if key is not None else self.keys["default"],
+            base_url=self.root,
             max_retries=0,
             timeout=CLIENT_TIMEOUT_S,
             **kw,
@@ -96,7 +130,8 @@ def create_key(bin_: Path, config: Path, data_dir: Path, name: str, *extra: str)
     return key
 
 
-def config_text(primary: MockUpstream, backup: MockUpstream) -> str:
+def config_text(primary: MockUpstream, backup: MockUpstream, anthropic_up: MockAnthropic,
+                gemini_up: MockGemini) -> str:
     return f"""
 [server]
 listen = "127.0.0.1:0"
@@ -134,6 +169,22 @@ base_url = "{backup.base_url}"
 bucket = "credit"
 secret = "none"
 models = ["local-*"]
+
+[[channels]]
+id = "anth"
+type = "anthropic"
+brand = "Mock Anthropic"
+base_url = "{anthropic_up.base_url}"
+bucket = "credit"
+secret = "env:MOCK_ANTHROPIC_KEY"
+
+[[channels]]
+id = "gem"
+type = "gemini"
+brand = "Mock Gemini"
+base_url = "{gemini_up.base_url}"
+bucket = "credit"
+secret = "env:MOCK_GEMINI_KEY"
 
 [[routes]]
 model = "gpt-test"
@@ -186,13 +237,16 @@ targets = [{{ channel = "backup", model = "up-other-alpha" }}]
 [[routes]]
 model = "other-beta"
 targets = [{{ channel = "primary", model = "up-other-beta" }}]
-"""
+
+# Per upstream type (upstreams.py): via-openai, via-anthropic, via-gemini,
+# their misbehaving twins, and the embeddings routes.
+""" + routes_toml()
 
 
 # Every public model name the config above exposes (routes + passthrough).
 ROUTED_MODELS = {"gpt-test", "gpt-failover", "gpt-sfailover-503", "gpt-sfailover-cut", "gpt-cut",
                  "gpt-relay-400", "gpt-all-down", "gpt-slow", "gpt-stall-first", "gpt-idle",
-                 "other-alpha", "other-beta"}
+                 "other-alpha", "other-beta"} | ROUTES
 PASSTHROUGH_MODELS = {"local-small", "local-large"}
 
 
@@ -210,13 +264,40 @@ def backup() -> Iterator[MockUpstream]:
     m.close()
 
 
+@pytest.fixture(scope="session")
+def anthropic_up() -> Iterator[MockAnthropic]:
+    m = MockAnthropic("anthropic", api_key=MOCK_ANTHROPIC_KEY, models=(model_name("anthropic"),))
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="session")
+def gemini_up() -> Iterator[MockGemini]:
+    m = MockGemini("gemini", api_key=MOCK_GEMINI_KEY,
+                   models=(model_name("gemini"), EMBED_ROUTES["gemini"][2]))
+    yield m
+    m.close()
+
+
 @pytest.fixture(autouse=True)
-def _clean_mocks(primary: MockUpstream, backup: MockUpstream) -> Iterator[None]:
-    primary.reset()
-    backup.reset()
+def _clean_mocks(primary: MockUpstream, backup: MockUpstream, anthropic_up: MockAnthropic,
+                 gemini_up: MockGemini) -> Iterator[None]:
+    mocks = (primary, backup, anthropic_up, gemini_up)
+    for m in mocks:
+        m.reset()
     yield
-    primary.reset()
-    backup.reset()
+    for m in mocks:
+        m.reset()
+
+
+@pytest.fixture(params=KINDS)
+def upstream(request, primary: MockUpstream, anthropic_up: MockAnthropic,
+             gemini_up: MockGemini) -> Upstream:
+    """One upstream channel type (openai-compatible, anthropic, gemini) with
+    its routes and mock; narrow it with
+    `@pytest.mark.parametrize("upstream", [...], indirect=True)`."""
+    mock = {"openai": primary, "anthropic": anthropic_up, "gemini": gemini_up}[request.param]
+    return UPSTREAM_CLASSES[request.param](request.param, mock, CHANNELS[request.param])
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -240,8 +321,8 @@ def _drain(stream, sink: "queue.Queue[str]", log: list[str]) -> None:
 
 
 @pytest.fixture(scope="session")
-def gateway(primary: MockUpstream, backup: MockUpstream,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def gateway(primary: MockUpstream, backup: MockUpstream, anthropic_up: MockAnthropic,
+            gemini_up: MockGemini, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     bin_ = switchyard_bin()
     if not bin_.is_file():
         pytest.fail(
@@ -251,7 +332,7 @@ def gateway(primary: MockUpstream, backup: MockUpstream,
     root = tmp_path_factory.mktemp("switchyard")
     config = root / "switchyard.toml"
     data_dir = root / "data"
-    config.write_text(config_text(primary, backup))
+    config.write_text(config_text(primary, backup, anthropic_up, gemini_up))
 
     check = run_cli(bin_, config, data_dir, "config", "check", check=False)
     assert check.returncode == 0, f"config check failed:\n{check.stdout}\n{check.stderr}"
@@ -265,6 +346,8 @@ def gateway(primary: MockUpstream, backup: MockUpstream,
 
     env = dict(os.environ)
     env["MOCK_KEY"] = MOCK_KEY
+    env["MOCK_ANTHROPIC_KEY"] = MOCK_ANTHROPIC_KEY
+    env["MOCK_GEMINI_KEY"] = MOCK_GEMINI_KEY
     # Never touch a real keyring: this gateway's secrets come from env vars,
     # and its admin token lives for this run only.
     env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=/nonexistent/switchyard-tests"
@@ -323,6 +406,22 @@ def client(gateway: Gateway) -> Iterator[openai.OpenAI]:
 @pytest.fixture
 def other_client(gateway: Gateway) -> Iterator[openai.OpenAI]:
     c = gateway.client(gateway.keys["other"])
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def claude(gateway: Gateway) -> Iterator[anthropic.Anthropic]:
+    """The Anthropic SDK, pointed at the gateway with the default key."""
+    c = gateway.anthropic_client()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def claude_other(gateway: Gateway) -> Iterator[anthropic.Anthropic]:
+    """The Anthropic SDK with the key scoped to `other-*` models."""
+    c = gateway.anthropic_client(gateway.keys["other"])
     yield c
     c.close()
 

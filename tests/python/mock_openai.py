@@ -13,6 +13,12 @@ tell the difference:
 * A request with ``tools`` (and ``tool_choice`` other than ``"none"``) is
   answered with a call to the first (or the chosen) function, streamed as
   ``delta.tool_calls`` fragments.
+* ``POST /v1/embeddings`` answers OpenAI's embeddings list: one
+  deterministic vector per input (:func:`embedding_for`), ``dimensions``
+  honoured, as float lists or, with ``encoding_format: "base64"`` (what the
+  SDKs ask for by default), as base64 of little-endian float32s.
+* ``max_tokens`` / ``max_completion_tokens`` smaller than the answer cut it
+  short with ``finish_reason: "length"``.
 * ``GET /v1/models`` lists the upstream's models.
 * Errors are OpenAI error JSON: ``{"error": {"message", "type", "param", "code"}}``.
 
@@ -22,8 +28,11 @@ for one upstream model (see :class:`Fault`), so tests stay independent.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -34,6 +43,8 @@ from typing import Any, Optional
 # Deterministic usage numbers, so tests can check they arrive unchanged.
 CACHED_TOKENS = 4
 REASONING_TOKENS = 2
+# Length of an embedding when the request names no `dimensions`.
+EMBED_DIMS = 8
 
 
 @dataclass
@@ -70,12 +81,17 @@ class Fault:
 @dataclass
 class Recorded:
     method: str
-    path: str
+    path: str  # mock_openai keeps any query string here; the others keep it in `query`
     headers: dict[str, str]  # names lower-cased
     body: Any
+    query: str = ""
+    # APIs that name the model in the URL (Gemini's models/{model}:method).
+    path_model: Optional[str] = None
 
     @property
     def model(self) -> Optional[str]:
+        if self.path_model is not None:
+            return self.path_model
         return self.body.get("model") if isinstance(self.body, dict) else None
 
 
@@ -145,6 +161,25 @@ def usage_for(body: dict, completion_tokens: int) -> dict:
     }
 
 
+def answer_limit(limit: Any, pieces: list[str]) -> tuple[list[str], bool]:
+    """The pieces a `limit` of output tokens (one per piece) lets through,
+    and whether the limit cut the answer short."""
+    if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < len(pieces):
+        return pieces[:limit], True
+    return pieces, False
+
+
+def embedding_for(text: str, dims: int = EMBED_DIMS) -> list[float]:
+    """A deterministic vector for `text`. Every value is a multiple of 1/256,
+    so it survives a float32 (base64) round trip exactly."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [((digest[i % len(digest)] + i) % 256 - 128) / 256 for i in range(dims)]
+
+
+def embedding_base64(values: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+
+
 def _tool_call(body: dict) -> Optional[dict]:
     """The function the mock calls, if the request offers tools."""
     tools = body.get("tools")
@@ -164,7 +199,14 @@ def _tool_call(body: dict) -> Optional[dict]:
 
 
 class MockUpstream:
-    """One mock OpenAI-compatible server on 127.0.0.1, in a background thread."""
+    """One mock OpenAI-compatible server on 127.0.0.1, in a background thread.
+
+    The other providers' mocks subclass it with a handler of their own
+    (`handler_class`) and the same per-test controls."""
+
+    handler_class: type = None  # set below, once _Handler exists
+    # What `requests()` lists by default: the chat endpoint.
+    chat_path = "/v1/chat/completions"
 
     def __init__(self, name: str, api_key: Optional[str] = None, models: tuple[str, ...] = ()):
         self.name = name
@@ -175,7 +217,7 @@ class MockUpstream:
         self._faults: dict[str, Fault] = {}
         upstream = self
 
-        class Handler(_Handler):
+        class Handler(self.handler_class):
             mock = upstream
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -212,10 +254,17 @@ class MockUpstream:
             self._faults.clear()
             self._requests.clear()
 
-    def requests(self, model: Optional[str] = None, path: str = "/v1/chat/completions") -> list[Recorded]:
+    def requests(self, model: Optional[str] = None, path: Optional[str] = None) -> list[Recorded]:
+        """Requests received for upstream `model` (any) at `path` (the chat
+        endpoint unless given)."""
+        path = path or self.chat_path
         with self._lock:
             return [r for r in self._requests
                     if r.path == path and (model is None or r.model == model)]
+
+    def all_requests(self) -> list[Recorded]:
+        with self._lock:
+            return list(self._requests)
 
     def _record(self, rec: Recorded) -> None:
         with self._lock:
@@ -312,7 +361,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode("utf-8", "replace")
         self.mock._record(Recorded("POST", self.path, self._headers(), body))
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        path = self.path.rstrip("/")
+        if path not in ("/v1/chat/completions", "/v1/embeddings"):
             return self._send_error(404, message=f"Invalid URL (POST {self.path})", code=None)
         if not self._authorised():
             return self._send_error(401)
@@ -320,6 +370,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_error(400, message="We could not parse the JSON body of your request.")
         if not body.get("model"):
             return self._send_error(400, message="You must provide a model parameter.", param="model")
+        if path == "/v1/embeddings":
+            return self._embeddings(body)
         if not isinstance(body.get("messages"), list):
             return self._send_error(400, message="Missing required parameter: 'messages'.",
                                     param="messages", code="missing_required_parameter")
@@ -333,6 +385,37 @@ class _Handler(BaseHTTPRequestHandler):
             return self._stream(body, model, fault)
         return self._whole(body, model)
 
+    def _embeddings(self, body: dict) -> None:
+        model = body["model"]
+        inputs = body.get("input")
+        if isinstance(inputs, str) or (isinstance(inputs, list) and inputs
+                                       and all(isinstance(i, int) for i in inputs)):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not inputs:
+            return self._send_error(400, message="'input' is a required property", param="input")
+        dims = body.get("dimensions", EMBED_DIMS)
+        if not isinstance(dims, int) or dims < 1:
+            return self._send_error(400, message=f"Invalid value for 'dimensions': {dims!r}.",
+                                    param="dimensions")
+        fmt = body.get("encoding_format", "float")
+        if fmt not in ("float", "base64"):
+            return self._send_error(400, message=f"Invalid value for 'encoding_format': {fmt!r}.",
+                                    param="encoding_format")
+        fault = self.mock._take_fault(model)
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        if fault is not None and fault.status is not None:
+            return self._send_error(fault.status, fault)
+        data, tokens = [], 0
+        for i, item in enumerate(inputs):
+            text = item if isinstance(item, str) else " ".join(str(t) for t in item)
+            tokens += len(item) if isinstance(item, list) else len(item.split())
+            vec = embedding_for(text, dims)
+            data.append({"object": "embedding", "index": i,
+                         "embedding": embedding_base64(vec) if fmt == "base64" else vec})
+        self._send_json(200, {"object": "list", "data": data, "model": model,
+                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
     def _whole(self, body: dict, model: str) -> None:
         call = _tool_call(body)
         if call is not None:
@@ -340,9 +423,11 @@ class _Handler(BaseHTTPRequestHandler):
                        "refusal": None, "annotations": []}
             finish, n = "tool_calls", 12
         else:
-            message = {"role": "assistant", "content": reply_text(model),
+            limit = body.get("max_completion_tokens", body.get("max_tokens"))
+            pieces, cut = answer_limit(limit, text_pieces(model))
+            message = {"role": "assistant", "content": "".join(pieces),
                        "refusal": None, "annotations": []}
-            finish, n = "stop", len(text_pieces(model))
+            finish, n = ("length" if cut else "stop"), len(pieces)
         self._send_json(200, {
             "id": "chatcmpl-" + uuid.uuid4().hex[:24],
             "object": "chat.completion",
@@ -388,10 +473,12 @@ class _Handler(BaseHTTPRequestHandler):
             n_tokens = len(pieces)
             content_from = 0  # every delta is content
         else:
+            limit = body.get("max_completion_tokens", body.get("max_tokens"))
+            pieces, cut = answer_limit(limit, text_pieces(model))
             deltas = [{"role": "assistant", "content": "", "refusal": None}]
-            deltas += [{"content": p} for p in text_pieces(model)]
-            finish = "stop"
-            n_tokens = len(text_pieces(model))
+            deltas += [{"content": p} for p in pieces]
+            finish = "length" if cut else "stop"
+            n_tokens = len(pieces)
             content_from = 1  # the role-only delta carries no token
 
         sent_content = 0
@@ -429,3 +516,6 @@ class _Handler(BaseHTTPRequestHandler):
             })
         self._event("[DONE]")
         self._chunk(b"")
+
+
+MockUpstream.handler_class = _Handler

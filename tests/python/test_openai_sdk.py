@@ -4,6 +4,8 @@ mock OpenAI upstreams (mock_openai.py) behind it.
 Each test names the behaviour it checks. Routes and upstream model ids are
 set up in conftest.py: `gpt-test` is primary `up-model-a` with backup
 `up-model-b`; tests that make an upstream misbehave have routes of their own.
+The same client against Anthropic and Gemini channels, and embeddings, are in
+test_openai_sdk_upstreams.py.
 """
 
 from __future__ import annotations

@@ -201,8 +201,54 @@ async fn unknown_endpoint_is_an_openai_format_error() {
         .send()
         .await
         .expect("sent");
-    let (status, _) = error_of(resp).await;
-    assert_eq!(status, 400);
+    let (status, body) = error_of(resp).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "unknown_url");
+}
+
+#[tokio::test]
+async fn models_retrieve_answers_in_the_clients_format_and_404s_what_the_key_cannot_use() {
+    let mock = MockUpstream::start().await;
+    let app = spawn_app(&one_target(&mock, "")).await;
+    let get = |path: &'static str, key: String, anthropic: bool| {
+        let mut req = app.http.get(app.url(path)).bearer_auth(key);
+        if anthropic {
+            req = req.header("anthropic-version", "2023-06-01");
+        }
+        req.send()
+    };
+    let one: Value = get("/v1/models/gpt-test", app.key.clone(), false)
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (one["id"].as_str(), one["object"].as_str()),
+        (Some("gpt-test"), Some("model"))
+    );
+    let claude: Value = get("/v1/models/gpt-test", app.key.clone(), true)
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(claude["type"], "model");
+    let scoped = app.create_key("other", &["other-*"], &[]);
+    let resp = get("/v1/models/gpt-test", scoped, false)
+        .await
+        .expect("sent");
+    let (status, body) = error_of(resp).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
+    let resp = get("/v1/models/nope", app.key.clone(), true)
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "not_found_error");
 }
 
 fn models_config(mock: &MockUpstream) -> String {

@@ -276,8 +276,22 @@ async fn anthropic_client_to_anthropic_upstream_passes_through_unchanged() {
         "top_k": 5,
         "metadata": {"user_id": "u-1"}
     });
-    let resp = post(&app, "/v1/messages", request.clone(), &app.key).await;
+    let resp = app
+        .http
+        .post(app.url("/v1/messages"))
+        .header("x-api-key", &app.key)
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "context-1m-2025-08-07")
+        .json(&request)
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(resp.status(), 200);
+    assert_eq!(
+        mock.received()[0].header("anthropic-beta"),
+        Some("context-1m-2025-08-07"),
+        "beta features the client turned on stay on"
+    );
     let got: Value = resp.json().await.expect("json");
     let upstream: Value = serde_json::from_str(MESSAGE).expect("fixture");
     assert_eq!(got, upstream, "the upstream's message, as it sent it");

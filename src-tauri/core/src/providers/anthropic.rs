@@ -17,7 +17,9 @@ use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use super::{ChatCall, ChatReply, ErrorMeaning, Provider, ReplyError, StreamDecoder};
+use super::{
+    ChatCall, ChatReply, ErrorMeaning, NativeRequest, Provider, ReplyError, StreamDecoder,
+};
 use crate::ledger::Usage;
 
 /// The Messages API version this module speaks.
@@ -257,13 +259,17 @@ impl Provider for Anthropic {
         http: &reqwest::Client,
         base_url: &str,
         secret: Option<&SecretString>,
-        body: &serde_json::Map<String, Value>,
+        native: &NativeRequest<'_>,
         upstream_model: &str,
         stream: bool,
     ) -> Option<reqwest::RequestBuilder> {
-        let mut body = body.clone();
+        let mut body = native.body.clone();
         body.insert("model".into(), Value::String(upstream_model.to_string()));
-        Some(messages_post(http, base_url, secret, &body, stream))
+        let mut req = messages_post(http, base_url, secret, &body, stream);
+        if let Some(beta) = native.beta {
+            req = req.header("anthropic-beta", beta);
+        }
+        Some(req)
     }
 
     fn native_messages_reply(&self, body: Bytes) -> Result<ChatReply, ReplyError> {

@@ -30,6 +30,13 @@ pub struct ChatCall<'a> {
     pub stream: bool,
 }
 
+/// An Anthropic client's own request, for providers that speak Messages.
+pub struct NativeRequest<'a> {
+    pub body: &'a Map<String, Value>,
+    /// The client's `anthropic-beta` header: beta features it turned on.
+    pub beta: Option<&'a str>,
+}
+
 /// A whole (non-streamed) answer, ready for the client.
 #[derive(Debug)]
 pub struct ChatReply {
@@ -155,7 +162,7 @@ pub trait Provider: Send + Sync {
         _http: &reqwest::Client,
         _base_url: &str,
         _secret: Option<&SecretString>,
-        _body: &Map<String, Value>,
+        _native: &NativeRequest<'_>,
         _upstream_model: &str,
         _stream: bool,
     ) -> Option<reqwest::RequestBuilder> {

@@ -21,7 +21,7 @@ use super::stream::StreamStart;
 use super::{Admission, Gateway, Route, Target};
 use crate::keys::GatewayKey;
 use crate::ledger::{Ledger, Refusal};
-use crate::providers::{ChatCall, ChatReply, ErrorMeaning, ReplyError, SseParser};
+use crate::providers::{ChatCall, ChatReply, ErrorMeaning, NativeRequest, ReplyError, SseParser};
 use crate::secrets::{scrub, ResolvedSecret};
 use crate::server::GatewayError;
 
@@ -43,7 +43,7 @@ pub struct Call<'a> {
     pub body: &'a Map<String, Value>,
     /// The client's own Anthropic Messages request, when it sent one: a
     /// provider that speaks Messages natively gets it as it is.
-    pub native_body: Option<&'a Map<String, Value>>,
+    pub native: Option<NativeRequest<'a>>,
     pub stream: bool,
     /// The client itself asked for the usage chunk.
     pub client_wants_usage: bool,
@@ -363,12 +363,12 @@ async fn attempt(
     let start = Instant::now();
     let channel = &target.channel;
     let provider = &channel.provider;
-    let native = match (call.kind, call.native_body) {
-        (CallKind::Chat, Some(body)) => provider.native_messages_request(
+    let native = match (call.kind, call.native.as_ref()) {
+        (CallKind::Chat, Some(native)) => provider.native_messages_request(
             &channel.http,
             &channel.base_url,
             secret,
-            body,
+            native,
             &target.model,
             call.stream,
         ),

@@ -629,6 +629,10 @@ async fn run_messages(
             key,
             body,
             native_body: Some(req),
+            anthropic_beta: headers
+                .get("anthropic-beta")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
             stream,
             // Anthropic reports usage in `message_delta`: the encoder needs it.
             client_wants_usage: true,

@@ -16,7 +16,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{AppState, GatewayError};
 use crate::keys::GatewayKey;
-use crate::providers::prompt_chars;
+use crate::providers::{prompt_chars, NativeRequest};
 use crate::routing::{
     self, Answer, Call, CallKind, Encoder, RecordGuard, RequestRecord, RequestStatus, ServedBy,
     StreamStart,
@@ -35,6 +35,8 @@ pub(super) struct Prepared {
     pub body: Map<String, Value>,
     /// The client's own Anthropic Messages request, if that is what it sent.
     pub native_body: Option<Map<String, Value>>,
+    /// Its `anthropic-beta` header.
+    pub anthropic_beta: Option<String>,
     pub stream: bool,
     /// The usage chunk reaches the encoder (the client asked for it, or the
     /// client's format reports usage itself).
@@ -118,7 +120,10 @@ pub(super) async fn run(
         kind: p.kind,
         route: &route,
         body: &p.body,
-        native_body: p.native_body.as_ref(),
+        native: p.native_body.as_ref().map(|body| NativeRequest {
+            body,
+            beta: p.anthropic_beta.as_deref(),
+        }),
         stream: p.stream,
         client_wants_usage: p.client_wants_usage,
         key,

@@ -52,6 +52,11 @@ pub enum GatewayError {
     /// The key's budget is spent.
     #[error("{0}")]
     BudgetExhausted(String),
+    #[error(
+        "Unknown endpoint {0}. This gateway serves POST /v1/chat/completions, POST /v1/embeddings, \
+         POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models."
+    )]
+    UnknownEndpoint(String),
     #[error("Request body is larger than the {limit}-byte limit (server.max_body_bytes).")]
     BodyTooLarge { limit: usize },
     /// An upstream refused the request for a reason that is the request's
@@ -120,7 +125,9 @@ impl GatewayError {
             GatewayError::ModelNotAllowed { .. } | GatewayError::BucketNotAllowed { .. } => {
                 StatusCode::FORBIDDEN
             }
-            GatewayError::UnknownModel(_) => StatusCode::NOT_FOUND,
+            GatewayError::UnknownModel(_) | GatewayError::UnknownEndpoint(_) => {
+                StatusCode::NOT_FOUND
+            }
             GatewayError::BalanceEmpty(_) => StatusCode::PAYMENT_REQUIRED,
             GatewayError::BudgetExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -141,6 +148,7 @@ impl GatewayError {
             | GatewayError::AdminTokenIsNotAKey
             | GatewayError::ClientTimeout { .. }
             | GatewayError::UnknownModel(_)
+            | GatewayError::UnknownEndpoint(_)
             | GatewayError::BodyTooLarge { .. }
             | GatewayError::Upstream { .. } => "invalid_request_error",
             GatewayError::ModelNotAllowed { .. }
@@ -165,6 +173,7 @@ impl GatewayError {
             GatewayError::ModelNotAllowed { .. } => Some("model_not_allowed"),
             GatewayError::BucketNotAllowed { .. } => Some("bucket_not_allowed"),
             GatewayError::UnknownModel(_) => Some("model_not_found"),
+            GatewayError::UnknownEndpoint(_) => Some("unknown_url"),
             GatewayError::BodyTooLarge { .. } => Some("request_too_large"),
             GatewayError::BalanceEmpty(_) => Some("balance_empty"),
             GatewayError::BudgetExhausted(_) => Some("budget_exceeded"),

@@ -55,6 +55,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{model}", get(openai::retrieve_model))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
@@ -87,12 +88,17 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-async fn not_found(uri: axum::http::Uri) -> GatewayError {
-    GatewayError::BadRequest(format!(
-        "Unknown endpoint {}. This gateway serves POST /v1/chat/completions, POST /v1/embeddings, POST /v1/messages, \
-         POST /v1/messages/count_tokens and GET /v1/models.",
-        uri.path()
-    ))
+async fn not_found(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let err = GatewayError::UnknownEndpoint(format!("{method} {}", uri.path()));
+    if headers.contains_key("anthropic-version") {
+        err.into_anthropic_response()
+    } else {
+        err.into_response()
+    }
 }
 
 /// The token of `Authorization: Bearer …`.

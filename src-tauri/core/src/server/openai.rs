@@ -133,6 +133,7 @@ async fn chat(
             key,
             body,
             native_body: None,
+            anthropic_beta: None,
             stream,
             client_wants_usage,
         },
@@ -254,6 +255,7 @@ pub async fn embeddings(
                 key,
                 body,
                 native_body: None,
+                anthropic_beta: None,
                 stream: false,
                 client_wants_usage: false,
             },
@@ -286,6 +288,47 @@ pub async fn embeddings(
             annotate(&mut resp, &rec);
             resp
         }
+    }
+}
+
+/// `GET /v1/models/{model}`: one model the key may call, in OpenAI's
+/// format or Anthropic's (`anthropic-version`); 404 otherwise.
+pub async fn retrieve_model(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(model): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let anthropic_client = headers.contains_key("anthropic-version");
+    let found = async {
+        let key = authenticate(&state, &headers).await?;
+        let route = state
+            .gateway
+            .resolve(&model)
+            .filter(|_| key.allows_model(&model))
+            .filter(|r| {
+                r.targets
+                    .iter()
+                    .any(|t| key.allows_bucket(t.channel.bucket))
+            })
+            .ok_or_else(|| GatewayError::UnknownModel(model.clone()))?;
+        Ok::<_, GatewayError>(route)
+    }
+    .await;
+    match (found, anthropic_client) {
+        (Ok(_), true) => axum::Json(json!({
+            "type": "model", "id": model, "display_name": model, "created_at": "1970-01-01T00:00:00Z"
+        }))
+        .into_response(),
+        (Ok(route), false) => {
+            let owner = route
+                .targets
+                .first()
+                .map_or_else(|| "switchyard".into(), |t| t.channel.brand.clone());
+            axum::Json(json!({"id": model, "object": "model", "created": 0, "owned_by": owner}))
+                .into_response()
+        }
+        (Err(e), true) => super::anthropic::error_response(e),
+        (Err(e), false) => e.into_response(),
     }
 }
 
