@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{Datelike, Local, NaiveDate, TimeZone};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -27,9 +27,12 @@ use crate::routing::{Recorder, RequestRecord};
 
 /// Most operations committed in one transaction.
 const BATCH: usize = 512;
-/// How often an idle writer looks for changes made by other processes
+/// How often the writer looks for changes made by other processes
 /// (`switchyard topup`).
 const IDLE_CHECK: Duration = Duration::from_millis(500);
+/// How long the writer gathers operations into one transaction. Receipts
+/// reach the disk this much later at most; the request never waits for it.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
 
 enum Op {
     Pending(Box<Receipt>),
@@ -371,33 +374,48 @@ fn writer_loop(
     shared: Arc<Shared>,
     mut data_version: i64,
 ) {
+    let mut last_check = Instant::now();
+    // Someone else (a `topup`) may have written: their commits change the
+    // data version this connection sees; its own commits do not.
+    let mut check_others = |conn: &Connection, last_check: &mut Instant| {
+        *last_check = Instant::now();
+        let v: i64 = conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .unwrap_or(data_version);
+        if v != data_version {
+            data_version = v;
+            refresh_balances(conn, &shared);
+        }
+    };
     loop {
         let first = match rx.recv_timeout(IDLE_CHECK) {
             Ok(op) => op,
             Err(RecvTimeoutError::Timeout) => {
-                // Someone else (a `topup`) may have written.
-                let v: i64 = conn
-                    .pragma_query_value(None, "data_version", |r| r.get(0))
-                    .unwrap_or(data_version);
-                if v != data_version {
-                    data_version = v;
-                    refresh_balances(&conn, &shared);
-                }
+                check_others(&conn, &mut last_check);
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        // Gather what arrives within a short window into one transaction:
+        // far fewer commits under load, and a request that finishes within
+        // the window needs no `pending` row at all. A flush ends the window.
+        let window_ends = Instant::now() + BATCH_WINDOW;
+        let mut flushing = matches!(first, Op::Flush(_));
         let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
+        while batch.len() < BATCH && !flushing {
+            let wait = window_ends.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(op) => {
+                    flushing = matches!(op, Op::Flush(_));
+                    batch.push(op);
+                }
                 Err(_) => break,
             }
         }
+        if last_check.elapsed() >= IDLE_CHECK {
+            check_others(&conn, &mut last_check);
+        }
         commit_batch(&mut conn, &batch, &shared);
-        data_version = conn
-            .pragma_query_value(None, "data_version", |r| r.get(0))
-            .unwrap_or(data_version);
         for op in batch {
             if let Op::Flush(ack) = op {
                 let _ = ack.send(());
@@ -414,7 +432,7 @@ fn commit_batch(conn: &mut Connection, batch: &[Op], shared: &Shared) {
     for attempt in 1..=5 {
         match try_commit(conn, batch.iter()) {
             Ok(charged) => {
-                settle(shared, conn, &charged);
+                settle(shared, &charged);
                 return;
             }
             Err(e) => {
@@ -426,7 +444,7 @@ fn commit_batch(conn: &mut Connection, batch: &[Op], shared: &Shared) {
     }
     for op in batch {
         match try_commit(conn, std::iter::once(op)) {
-            Ok(charged) => settle(shared, conn, &charged),
+            Ok(charged) => settle(shared, &charged),
             Err(e) => {
                 let id = match op {
                     Op::Pending(r) | Op::Final(r) => r.id.as_str(),
@@ -473,14 +491,11 @@ fn try_commit<'a>(
 }
 
 /// After a commit: the committed charges move from "queued" to "stored".
-fn settle(shared: &Shared, conn: &Connection, charged: &Charged) {
-    let stored = read_balances(conn).unwrap_or_default();
+fn settle(shared: &Shared, charged: &Charged) {
     let mut mem = shared.mem.lock().unwrap_or_else(|p| p.into_inner());
     for (bucket, cost) in charged {
         *mem.queued.entry(*bucket).or_default() -= cost;
-    }
-    if !stored.is_empty() {
-        mem.stored = stored;
+        *mem.stored.entry(*bucket).or_default() -= cost;
     }
 }
 
