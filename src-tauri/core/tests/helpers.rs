@@ -42,8 +42,8 @@ pub struct Capture {
 }
 
 impl Recorder for Capture {
-    fn record(&self, record: RequestRecord) {
-        self.records.lock().expect("lock").push(record);
+    fn record(&self, record: &RequestRecord) {
+        self.records.lock().expect("lock").push(record.clone());
         self.notify.notify_waiters();
     }
 }

@@ -454,7 +454,7 @@ impl Recorder for PanicOnce {
             panic!("boom: internal detail XYZZY-PANIC-DETAIL");
         }
     }
-    fn record(&self, _: RequestRecord) {}
+    fn record(&self, _: &RequestRecord) {}
 }
 
 #[tokio::test]

@@ -84,14 +84,22 @@ impl Provider for OpenAi {
     }
 
     fn chat_reply(&self, body: Bytes) -> Result<ChatReply, ReplyError> {
-        let v: Value = serde_json::from_slice(&body)
+        /// Only what the gateway reads; the rest is skipped, not built.
+        #[derive(serde::Deserialize)]
+        struct View<'a> {
+            #[serde(borrow)]
+            model: Option<std::borrow::Cow<'a, str>>,
+            choices: Option<Vec<serde::de::IgnoredAny>>,
+            usage: Option<Value>,
+        }
+        let v: View<'_> = serde_json::from_slice(&body)
             .map_err(|e| format!("upstream answered 200 with invalid JSON: {e}"))?;
-        if v.get("choices").is_none_or(|c| !c.is_array()) {
+        if v.choices.is_none() {
             return Err("upstream answered 200 without `choices`".into());
         }
         Ok(ChatReply {
-            usage: v.get("usage").and_then(Usage::from_openai),
-            model: v.get("model").and_then(|m| m.as_str()).map(str::to_string),
+            usage: v.usage.as_ref().and_then(Usage::from_openai),
+            model: v.model.map(|m| m.into_owned()),
             body,
         })
     }

@@ -239,7 +239,7 @@ impl RequestRecord {
 /// call) and once when it has finished.
 pub trait Recorder: Send + Sync {
     fn begin(&self, _record: &RequestRecord) {}
-    fn record(&self, record: RequestRecord);
+    fn record(&self, record: &RequestRecord);
 }
 
 /// Writes one structured `tracing` line per request: no prompt, no answer,
@@ -247,7 +247,7 @@ pub trait Recorder: Send + Sync {
 pub struct LogRecorder;
 
 impl Recorder for LogRecorder {
-    fn record(&self, r: RequestRecord) {
+    fn record(&self, r: &RequestRecord) {
         let served = r.served_by.as_ref();
         tracing::info!(
             target: "switchyard::request",
@@ -285,12 +285,9 @@ impl Recorder for Recorders {
         }
     }
 
-    fn record(&self, record: RequestRecord) {
-        if let Some((last, rest)) = self.0.split_last() {
-            for r in rest {
-                r.record(record.clone());
-            }
-            last.record(record);
+    fn record(&self, record: &RequestRecord) {
+        for r in &self.0 {
+            r.record(record);
         }
     }
 }
@@ -372,7 +369,7 @@ impl RecordGuard {
             rec.usage = Some(Usage::estimate(rec.prompt_chars, self.output_chars));
             rec.usage_estimated = true;
         }
-        self.recorder.record(rec);
+        self.recorder.record(&rec);
     }
 }
 
