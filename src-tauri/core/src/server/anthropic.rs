@@ -29,22 +29,6 @@ fn bad(message: impl Into<String>) -> GatewayError {
     GatewayError::BadRequest(message.into())
 }
 
-/// Reads the body as a JSON object (same limits as the OpenAI endpoint).
-fn json_object(
-    body: Result<Bytes, BytesRejection>,
-    limit: usize,
-) -> Result<Map<String, Value>, GatewayError> {
-    let body = body.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => GatewayError::BodyTooLarge { limit },
-        other => GatewayError::BadRequest(other.body_text()),
-    })?;
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(bad("The request body must be a JSON object.")),
-        Err(e) => Err(GatewayError::BadJson(e.to_string())),
-    }
-}
-
 /// The text of a `system` field: a string, or an array of text blocks.
 fn system_text(system: &Value) -> Result<String, GatewayError> {
     match system {
@@ -614,7 +598,7 @@ async fn run_messages(
 ) -> Result<Response, Refusal> {
     let key = authenticate(state, headers).await.map_err(|e| (e, None))?;
     let limit = state.gateway.config.server.max_body_bytes;
-    let req = json_object(body, limit).map_err(|e| (e, None))?;
+    let req = chat::json_object(body, limit).map_err(|e| (e, None))?;
     let body = to_openai(&req).map_err(|e| (e, None))?;
     let stream = body
         .get("stream")
@@ -707,7 +691,7 @@ pub async fn count_tokens(
     let request_id = new_request_id();
     let result = async {
         let key = authenticate(&state, &headers).await?;
-        let mut req = json_object(body, state.gateway.config.server.max_body_bytes)?;
+        let mut req = chat::json_object(body, state.gateway.config.server.max_body_bytes)?;
         // Counting needs no max_tokens.
         req.entry("max_tokens").or_insert(json!(1));
         let body = to_openai(&req)?;

@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use bytes::Bytes;
@@ -41,6 +42,25 @@ pub(super) struct Prepared {
     /// The usage chunk reaches the encoder (the client asked for it, or the
     /// client's format reports usage itself).
     pub client_wants_usage: bool,
+}
+
+/// A request body read as a JSON object, or the error that says why not
+/// (413 over the size limit, 400 for bad JSON or another JSON value).
+pub(super) fn json_object(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Map<String, Value>, GatewayError> {
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => GatewayError::BodyTooLarge { limit },
+        other => GatewayError::BadRequest(other.body_text()),
+    })?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(GatewayError::BadRequest(
+            "The request body must be a JSON object.".into(),
+        )),
+        Err(e) => Err(GatewayError::BadJson(e.to_string())),
+    }
 }
 
 pub fn new_request_id() -> String {

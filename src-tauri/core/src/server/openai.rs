@@ -34,17 +34,7 @@ fn parse_body(
     body: Result<Bytes, BytesRejection>,
     limit: usize,
 ) -> Result<Map<String, Value>, GatewayError> {
-    let body = body.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => GatewayError::BodyTooLarge { limit },
-        other => GatewayError::BadRequest(other.body_text()),
-    })?;
-    let value: Value =
-        serde_json::from_slice(&body).map_err(|e| GatewayError::BadJson(e.to_string()))?;
-    let Value::Object(map) = value else {
-        return Err(GatewayError::BadRequest(
-            "The request body must be a JSON object.".into(),
-        ));
-    };
+    let map = chat::json_object(body, limit)?;
     match map.get("model") {
         Some(Value::String(m)) if !m.trim().is_empty() => {}
         Some(_) => {
@@ -228,22 +218,7 @@ pub async fn embeddings(
             .await
             .map_err(|e| (e, None))?;
         let limit = state.gateway.config.server.max_body_bytes;
-        let body: Map<String, Value> = match body {
-            Err(BytesRejection::FailedToBufferBody(_)) => {
-                return Err((GatewayError::BodyTooLarge { limit }, None))
-            }
-            Err(other) => return Err((GatewayError::BadRequest(other.body_text()), None)),
-            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Ok(Value::Object(m)) => m,
-                Ok(_) => {
-                    return Err((
-                        GatewayError::BadRequest("The request body must be a JSON object.".into()),
-                        None,
-                    ))
-                }
-                Err(e) => return Err((GatewayError::BadJson(e.to_string()), None)),
-            },
-        };
+        let body = chat::json_object(body, limit).map_err(|e| (e, None))?;
         check_embeddings(&body).map_err(|e| (e, None))?;
         let base64 = body.get("encoding_format").and_then(|f| f.as_str()) == Some("base64");
         let chars = prompt_chars(&body);
