@@ -190,6 +190,7 @@ pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
         recorder: Arc::new(Recorders(recorders)),
         listen: addr,
         admin: AdminToken::new(&admin_token),
+        data_dir: opts.data_dir,
     });
 
     let (tx, rx) = oneshot::channel::<()>();

@@ -273,29 +273,6 @@ fn key_spend_text(
     })
 }
 
-/// `5` (each bucket) or `wallet=30`, repeatable.
-fn parse_budgets(values: &[String]) -> anyhow::Result<BTreeMap<Bucket, i64>> {
-    let mut out = BTreeMap::new();
-    for v in values {
-        match v.split_once('=') {
-            Some((b, amount)) => {
-                let bucket: Bucket = b.parse().map_err(anyhow::Error::msg)?;
-                out.insert(bucket, parse_amount(amount)?);
-            }
-            None => {
-                let amount = parse_amount(v)?;
-                for b in Bucket::ALL {
-                    out.insert(b, amount);
-                }
-            }
-        }
-    }
-    if out.values().any(|v| *v <= 0) {
-        bail!("budgets must be greater than zero");
-    }
-    Ok(out)
-}
-
 /// The config when there is one; defaults otherwise (commands that only
 /// read the ledger work before the first `serve`).
 fn config_or_default(paths: &Paths) -> anyhow::Result<Config> {
@@ -324,11 +301,6 @@ fn topup(paths: &Paths, bucket: Bucket, amount: &str, note: Option<&str>) -> any
     Ok(())
 }
 
-fn parse_day(s: &str) -> anyhow::Result<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .with_context(|| format!("`{s}` is not a date like 2026-11-21"))
-}
-
 fn spend_report(
     paths: &Paths,
     since: Option<&str>,
@@ -337,22 +309,8 @@ fn spend_report(
     by: Dim,
     csv: bool,
 ) -> anyhow::Result<()> {
-    let now = chrono::Local::now();
-    let (from_ms, to_ms) = if from.is_some() || to.is_some() {
-        let to_day = to.map(parse_day).transpose()?.unwrap_or(now.date_naive());
-        let from_day = from.map(parse_day).transpose()?.unwrap_or(to_day);
-        if from_day > to_day {
-            bail!("--from {from_day} is after --to {to_day}");
-        }
-        let end = to_day.succ_opt().unwrap_or(to_day);
-        (
-            store::local_midnight_ms(from_day),
-            store::local_midnight_ms(end),
-        )
-    } else {
-        let span = spend::parse_since(since.unwrap_or("7d")).map_err(anyhow::Error::msg)?;
-        (now.timestamp_millis() - span, now.timestamp_millis() + 1)
-    };
+    let (from_ms, to_ms) =
+        spend::range(chrono::Local::now(), since, from, to).map_err(anyhow::Error::msg)?;
     let conn = db::open(&paths.db())?;
     let rows = spend::spend(&conn, from_ms, to_ms, by)?;
     let pct = |n: i64, d: i64| {
@@ -839,8 +797,9 @@ fn key(paths: &Paths, command: KeyCommand) -> anyhow::Result<()> {
                     models,
                     buckets,
                     project,
-                    daily_budget: parse_budgets(&daily_budget)?,
-                    monthly_budget: parse_budgets(&monthly_budget)?,
+                    daily_budget: keys::parse_budgets(&daily_budget).map_err(anyhow::Error::msg)?,
+                    monthly_budget: keys::parse_budgets(&monthly_budget)
+                        .map_err(anyhow::Error::msg)?,
                 },
             )?;
             eprintln!(

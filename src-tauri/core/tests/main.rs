@@ -8,6 +8,7 @@ mod failover;
 mod gemini;
 mod helpers;
 mod ledger;
+mod management;
 mod messages;
 mod mock;
 mod mock_anthropic;

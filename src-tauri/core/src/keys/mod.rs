@@ -17,6 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::config::Bucket;
+use crate::ledger::money::parse_amount;
 
 pub use cache::KeyCache;
 
@@ -116,6 +117,30 @@ fn budget_from_json(s: &str) -> BTreeMap<Bucket, i64> {
     m.into_iter()
         .filter_map(|(k, v)| k.parse().ok().map(|b| (b, v)))
         .collect()
+}
+
+/// Budgets as the CLI and the management API take them: `5` (each
+/// bucket) or `wallet=30`, repeatable; amounts must be positive.
+pub fn parse_budgets(values: &[String]) -> Result<BTreeMap<Bucket, i64>, String> {
+    let mut out = BTreeMap::new();
+    for v in values {
+        match v.split_once('=') {
+            Some((b, amount)) => {
+                let bucket: Bucket = b.parse()?;
+                out.insert(bucket, parse_amount(amount).map_err(|e| e.to_string())?);
+            }
+            None => {
+                let amount = parse_amount(v).map_err(|e| e.to_string())?;
+                for b in Bucket::ALL {
+                    out.insert(b, amount);
+                }
+            }
+        }
+    }
+    if out.values().any(|v| *v <= 0) {
+        return Err("budgets must be greater than zero".into());
+    }
+    Ok(out)
 }
 
 /// A fresh key: `sy-` followed by 43 base62 characters.

@@ -294,3 +294,87 @@ pub(crate) fn pending(conn: &Connection) -> rusqlite::Result<Vec<Receipt>> {
     let rows = stmt.query_map([], from_row)?;
     rows.collect()
 }
+
+/// What a page of receipts is filtered by; `None` leaves a field open.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptFilter {
+    /// Unix ms, inclusive.
+    pub since: Option<i64>,
+    /// Unix ms, exclusive.
+    pub until: Option<i64>,
+    pub model: Option<String>,
+    pub channel: Option<String>,
+    /// The key's name.
+    pub key: Option<String>,
+    pub project: Option<String>,
+    pub bucket: Option<String>,
+    pub status: Option<String>,
+    /// Keyset cursor: only receipts strictly older than this
+    /// `(started_at, id)`.
+    pub before: Option<(i64, String)>,
+}
+
+/// A page of receipts matching `f`, newest first, at most `limit` long.
+/// Ordered by `(started_at, id)` so paging with the last row as `before`
+/// neither skips nor repeats a receipt; the time bounds and the key use
+/// the `started_at` and `(key_id, started_at)` indexes.
+pub fn page(conn: &Connection, f: &ReceiptFilter, limit: usize) -> rusqlite::Result<Vec<Receipt>> {
+    use rusqlite::types::Value;
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    fn bind(clauses: &mut Vec<String>, args: &mut Vec<Value>, clause: &str, v: Value) {
+        args.push(v);
+        clauses.push(clause.replace('?', &format!("?{}", args.len())));
+    }
+    if let Some(t) = f.since {
+        bind(
+            &mut clauses,
+            &mut args,
+            "started_at >= ?",
+            Value::Integer(t),
+        );
+    }
+    if let Some(t) = f.until {
+        bind(&mut clauses, &mut args, "started_at < ?", Value::Integer(t));
+    }
+    if let Some((at, id)) = &f.before {
+        args.push(Value::Integer(*at));
+        args.push(Value::Text(id.clone()));
+        let (a, b) = (args.len() - 1, args.len());
+        clauses.push(format!(
+            "(started_at < ?{a} OR (started_at = ?{a} AND id < ?{b}))"
+        ));
+    }
+    let text = |s: &Option<String>| s.clone().map(Value::Text);
+    if let Some(v) = text(&f.key) {
+        bind(
+            &mut clauses,
+            &mut args,
+            "key_id IN (SELECT id FROM gateway_keys WHERE name = ?)",
+            v,
+        );
+    }
+    for (column, value) in [
+        ("requested_model", &f.model),
+        ("channel", &f.channel),
+        ("project", &f.project),
+        ("bucket", &f.bucket),
+        ("status", &f.status),
+    ] {
+        if let Some(v) = text(value) {
+            bind(&mut clauses, &mut args, &format!("{column} = ?"), v);
+        }
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    args.push(Value::Integer(limit as i64));
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM receipts {filter} ORDER BY started_at DESC, id DESC LIMIT ?{}",
+        args.len()
+    ))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
+    rows.collect()
+}

@@ -217,6 +217,37 @@ pub fn totals(rows: &[SpendRow]) -> Vec<SpendRow> {
     t.into_values().collect()
 }
 
+/// The `[from, to)` range in Unix ms of a report: whole local days
+/// `from`..=`to` (`YYYY-MM-DD`, either may be left out) when either is
+/// given, otherwise the last `since` (default `7d`) up to `now`.
+pub fn range(
+    now: chrono::DateTime<Local>,
+    since: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(i64, i64), String> {
+    if from.is_some() || to.is_some() {
+        let to_day = to.map(parse_day).transpose()?.unwrap_or(now.date_naive());
+        let from_day = from.map(parse_day).transpose()?.unwrap_or(to_day);
+        if from_day > to_day {
+            return Err(format!("from {from_day} is after to {to_day}"));
+        }
+        let end = to_day.succ_opt().unwrap_or(to_day);
+        Ok((
+            super::store::local_midnight_ms(from_day),
+            super::store::local_midnight_ms(end),
+        ))
+    } else {
+        let span = parse_since(since.unwrap_or("7d"))?;
+        Ok((now.timestamp_millis() - span, now.timestamp_millis() + 1))
+    }
+}
+
+fn parse_day(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date like 2026-11-21"))
+}
+
 /// Parses `7d`, `24h`, `90m`, `2w` into milliseconds.
 pub fn parse_since(s: &str) -> Result<i64, String> {
     let s = s.trim();

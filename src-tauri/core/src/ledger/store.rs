@@ -411,7 +411,9 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        if last_check.elapsed() >= IDLE_CHECK {
+        // A flush also picks up others' writes at once, so a top-up made
+        // through the management API shows in the balance it answers with.
+        if last_check.elapsed() >= IDLE_CHECK || batch.iter().any(|op| matches!(op, Op::Flush(_))) {
             check_others(&conn, &mut last_check);
         }
         commit_batch(&mut conn, &batch, &shared);
@@ -748,6 +750,54 @@ pub fn topup(
     )?;
     tx.commit()?;
     Ok(after)
+}
+
+/// One money movement of a bucket, as stored (append-only).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Entry {
+    pub id: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub bucket: String,
+    /// `topup`, `charge`, `refund` or `adjustment`.
+    pub kind: String,
+    /// Micro-units of `currency`; charges are negative.
+    pub amount: i64,
+    pub balance_after: i64,
+    pub currency: String,
+    pub receipt_id: Option<String>,
+    pub note: Option<String>,
+}
+
+/// The entries of `bucket`, newest first, older than entry `before` when
+/// given, at most `limit` (on the `(bucket, id)` index).
+pub fn entries(
+    conn: &Connection,
+    bucket: Bucket,
+    before: Option<i64>,
+    limit: usize,
+) -> rusqlite::Result<Vec<Entry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, at, bucket, kind, amount, balance_after, currency, receipt_id, note
+         FROM ledger_entries WHERE bucket = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![bucket.as_str(), before.unwrap_or(i64::MAX), limit as i64],
+        |r| {
+            Ok(Entry {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                bucket: r.get(2)?,
+                kind: r.get(3)?,
+                amount: r.get(4)?,
+                balance_after: r.get(5)?,
+                currency: r.get(6)?,
+                receipt_id: r.get(7)?,
+                note: r.get(8)?,
+            })
+        },
+    )?;
+    rows.collect()
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/api/status", get(status))
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
+pub(super) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
     match bearer_token(headers) {
         Some(token) if state.admin.matches(token) => Ok(()),
         _ => Err(GatewayError::AdminTokenRequired),

@@ -102,6 +102,12 @@ pub enum GatewayError {
          here; create one with `switchyard key create NAME`."
     )]
     AdminTokenIsNotAKey,
+    /// A management-API object (receipt, key, …) that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A management-API write that clashes with what exists.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Marks a response refusing a missing or wrong credential, so the
@@ -125,9 +131,10 @@ impl GatewayError {
             GatewayError::ModelNotAllowed { .. } | GatewayError::BucketNotAllowed { .. } => {
                 StatusCode::FORBIDDEN
             }
-            GatewayError::UnknownModel(_) | GatewayError::UnknownEndpoint(_) => {
-                StatusCode::NOT_FOUND
-            }
+            GatewayError::UnknownModel(_)
+            | GatewayError::UnknownEndpoint(_)
+            | GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
+            GatewayError::Conflict(_) => StatusCode::CONFLICT,
             GatewayError::BalanceEmpty(_) => StatusCode::PAYMENT_REQUIRED,
             GatewayError::BudgetExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -150,6 +157,8 @@ impl GatewayError {
             | GatewayError::UnknownModel(_)
             | GatewayError::UnknownEndpoint(_)
             | GatewayError::BodyTooLarge { .. }
+            | GatewayError::NotFound(_)
+            | GatewayError::Conflict(_)
             | GatewayError::Upstream { .. } => "invalid_request_error",
             GatewayError::ModelNotAllowed { .. }
             | GatewayError::BucketNotAllowed { .. }
@@ -183,6 +192,8 @@ impl GatewayError {
             GatewayError::ClientTimeout { .. } => Some("request_timeout"),
             GatewayError::AdminTokenRequired => Some("admin_token_required"),
             GatewayError::AdminTokenIsNotAKey => Some("invalid_api_key"),
+            GatewayError::NotFound(_) => Some("not_found"),
+            GatewayError::Conflict(_) => Some("conflict"),
             GatewayError::AllTargetsFailed { status, .. } => Some(match status.as_u16() {
                 504 => "upstream_timeout",
                 503 => "upstream_unavailable",

@@ -43,7 +43,7 @@ const TRACKED_ADDRESSES: usize = 4096;
 /// Request headers a browser page may send cross-origin (besides any the
 /// preflight asks for).
 const ALLOW_HEADERS: &str = "authorization, content-type, x-api-key, anthropic-version";
-const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
+const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
 /// Response headers a page may read.
 const EXPOSE_HEADERS: &str = "x-switchyard-request-id, x-switchyard-route, \
      x-switchyard-channel, x-switchyard-bucket, x-switchyard-attempts, x-switchyard-warning, \

@@ -8,6 +8,7 @@
 
 mod admin;
 mod anthropic;
+mod api;
 mod chat;
 pub mod conn;
 mod error;
@@ -15,6 +16,7 @@ mod guard;
 mod openai;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -43,6 +45,9 @@ pub struct AppState {
     pub listen: SocketAddr,
     /// Opens `/api`.
     pub admin: AdminToken,
+    /// Where the database lives; `/api` handlers open their own
+    /// connections to it off the async path.
+    pub data_dir: PathBuf,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -60,6 +65,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .merge(admin::routes())
+        .merge(api::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(guard, guard::check))
