@@ -742,7 +742,7 @@ fn serve(paths: &Paths, listen: Option<&str>) -> anyhow::Result<()> {
             ui.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
         eprintln!(
-            "Open the Switchyard UI: http://{ui}/#token={}",
+            "Admin link (the management API under /api; the desktop UI will open it): http://{ui}/#token={}",
             secrecy::ExposeSecret::expose_secret(&server.admin_token)
         );
         let mut server = server;

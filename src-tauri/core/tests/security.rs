@@ -143,8 +143,8 @@ impl Served {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let log = self.log();
-            if let Some(line) = log.lines().find(|l| l.contains("Open the Switchyard UI: ")) {
-                let url = line.split("UI: ").nth(1).expect("url").trim();
+            if let Some(line) = log.lines().find(|l| l.contains("Admin link")) {
+                let url = line.split("it): ").nth(1).expect("url").trim();
                 let (base, token) = url.split_once("/#token=").expect("token in the link");
                 let addr = base.trim_start_matches("http://").to_string();
                 return (addr, token.to_string());

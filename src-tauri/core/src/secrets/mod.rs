@@ -31,8 +31,7 @@ pub const ADMIN_TOKEN_PREFIX: &str = "sya-";
 pub enum SecretError {
     #[error(
         "the OS keyring is not available ({detail}). On Linux, Switchyard needs a Secret Service \
-         provider such as GNOME Keyring or KWallet running and unlocked; alternatively set \
-         `secret = \"env:VARIABLE\"` for this channel"
+         provider such as GNOME Keyring or KWallet running and unlocked"
     )]
     Unavailable { detail: String },
     #[error("the OS keyring refused access to the secret for channel `{channel}`: {detail}")]
@@ -171,6 +170,9 @@ pub fn resolve(store: &dyn SecretStore, channel: &str, secret: &SecretRef) -> Re
             Ok(Some(s)) => ResolvedSecret::Present(s),
             Ok(None) => ResolvedSecret::Missing(format!(
                 "no secret stored for channel `{channel}`; run `switchyard secret set {channel}`"
+            )),
+            Err(e @ SecretError::Unavailable { .. }) => ResolvedSecret::Unavailable(format!(
+                "{e}; or set `secret = \"env:VARIABLE\"` for channel `{channel}`"
             )),
             Err(e) => ResolvedSecret::Unavailable(e.to_string()),
         },
