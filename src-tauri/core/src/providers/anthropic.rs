@@ -250,6 +250,22 @@ impl Provider for Anthropic {
         messages_post(http, base_url, secret, &body, call.stream)
     }
 
+    fn models_request(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+        secret: Option<&SecretString>,
+    ) -> reqwest::RequestBuilder {
+        // `{base}/v1/models`, authenticated like a Messages call.
+        let url = messages_url(base_url).replace("/v1/messages", "/v1/models");
+        let mut req = http.get(url).header("anthropic-version", API_VERSION);
+        if let Some(Ok(mut v)) = secret.map(|s| HeaderValue::from_str(s.expose_secret())) {
+            v.set_sensitive(true);
+            req = req.header("x-api-key", v);
+        }
+        req
+    }
+
     fn speaks_messages(&self) -> bool {
         true
     }
@@ -588,5 +604,25 @@ mod tests {
         // Not Anthropic's shape: left for the gateway to wrap.
         let plain = Bytes::from_static(b"upstream went away");
         assert_eq!(Anthropic.client_error_body(plain.clone()), plain);
+    }
+
+    #[test]
+    fn models_are_listed_from_v1_models_with_the_key_header() {
+        let http = reqwest::Client::new();
+        let req = Anthropic
+            .models_request(
+                &http,
+                "https://api.anthropic.com",
+                Some(&SecretString::from("sk-ant")),
+            )
+            .build()
+            .expect("builds");
+        assert_eq!(req.url().as_str(), "https://api.anthropic.com/v1/models");
+        assert_eq!(req.headers()["x-api-key"], "sk-ant");
+        assert!(req.headers().get("authorization").is_none());
+        let ids = Anthropic.model_ids(
+            &json!({"data": [{"type": "model", "id": "claude-sonnet-4-5"}], "has_more": false}),
+        );
+        assert_eq!(ids, vec!["claude-sonnet-4-5"]);
     }
 }

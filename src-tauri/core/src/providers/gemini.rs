@@ -128,6 +128,34 @@ fn embedding_texts(body: &Map<String, Value>) -> Option<Vec<&str>> {
 }
 
 impl Provider for Gemini {
+    fn models_request(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+        secret: Option<&SecretString>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = http.get(format!(
+            "{}/models?pageSize=1000",
+            base_url.trim_end_matches('/')
+        ));
+        if let Some(Ok(mut key)) = secret.map(|s| HeaderValue::from_str(s.expose_secret())) {
+            key.set_sensitive(true);
+            req = req.header(API_KEY_HEADER, key);
+        }
+        req
+    }
+
+    /// Gemini lists `models[].name` as `models/<id>`.
+    fn model_ids(&self, list: &Value) -> Vec<String> {
+        list.get("models")
+            .and_then(|m| m.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("name").and_then(|n| n.as_str()))
+            .map(|n| n.trim_start_matches("models/").to_string())
+            .collect()
+    }
+
     fn chat_request(
         &self,
         http: &reqwest::Client,
@@ -524,5 +552,23 @@ mod tests {
         assert!(Gemini
             .embeddings_reply(Bytes::from_static(b"nope"), "m")
             .is_err());
+    }
+
+    #[test]
+    fn models_are_listed_with_the_key_in_its_header_and_their_prefix_dropped() {
+        let http = reqwest::Client::new();
+        let req = Gemini
+            .models_request(
+                &http,
+                "https://generativelanguage.googleapis.com/v1beta",
+                Some(&SecretString::from(KEY)),
+            )
+            .build()
+            .expect("builds");
+        assert_eq!(req.url().path(), "/v1beta/models");
+        assert!(!req.url().as_str().contains(KEY));
+        assert_eq!(req.headers()[API_KEY_HEADER], KEY);
+        let ids = Gemini.model_ids(&json!({"models": [{"name": "models/gemini-2.5-flash"}, {"name": "models/gemini-2.5-pro"}]}));
+        assert_eq!(ids, vec!["gemini-2.5-flash", "gemini-2.5-pro"]);
     }
 }

@@ -147,6 +147,34 @@ pub trait Provider: Send + Sync {
     /// asked for the usage chunk itself (otherwise it is stripped).
     fn stream_decoder(&self, client_wants_usage: bool) -> Box<dyn StreamDecoder>;
 
+    /// The request listing the upstream's models (for channels that expose
+    /// them with `models = [globs]`).
+    fn models_request(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+        secret: Option<&SecretString>,
+    ) -> reqwest::RequestBuilder {
+        use secrecy::ExposeSecret;
+        let req = http.get(format!("{base_url}/models"));
+        match secret {
+            Some(s) => req.bearer_auth(s.expose_secret()),
+            None => req,
+        }
+    }
+
+    /// The model ids in a models-list answer (OpenAI's shape by default:
+    /// `data[].id`, which Anthropic shares).
+    fn model_ids(&self, list: &Value) -> Vec<String> {
+        list.get("data")
+            .and_then(|d| d.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("id").and_then(|i| i.as_str()))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Whether [`Provider::native_messages_request`] passes Anthropic
     /// Messages requests through.
     fn speaks_messages(&self) -> bool {

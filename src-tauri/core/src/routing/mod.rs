@@ -403,28 +403,19 @@ impl Gateway {
                 }
             }
         }
-        let mut req = channel
-            .http
-            .get(format!("{}/models", channel.base_url))
+        let secret = match channel.secret() {
+            ResolvedSecret::Present(s) => Some(s),
+            _ => None,
+        };
+        let req = channel
+            .provider
+            .models_request(&channel.http, &channel.base_url, secret.as_ref())
             .timeout(Duration::from_secs(5));
-        if let ResolvedSecret::Present(s) = channel.secret() {
-            use secrecy::ExposeSecret;
-            req = req.bearer_auth(s.expose_secret());
-        }
         let list = match req.send().await {
             Ok(resp) if resp.status().is_success() => resp
                 .json::<serde_json::Value>()
                 .await
-                .ok()
-                .and_then(|v| {
-                    v.get("data").and_then(|d| d.as_array()).map(|items| {
-                        items
-                            .iter()
-                            .filter_map(|m| m.get("id").and_then(|i| i.as_str()))
-                            .map(str::to_string)
-                            .collect::<Vec<_>>()
-                    })
-                })
+                .map(|v| channel.provider.model_ids(&v))
                 .unwrap_or_default(),
             Ok(resp) => {
                 tracing::debug!(channel = %channel.id, status = %resp.status(), "model list refused");
