@@ -13,8 +13,8 @@ mod request;
 mod stream;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use super::{
@@ -224,18 +224,7 @@ fn messages_post(
     if stream {
         req = req.header(ACCEPT, "text/event-stream");
     }
-    if let Some(secret) = secret {
-        match HeaderValue::from_str(secret.expose_secret()) {
-            Ok(mut v) => {
-                v.set_sensitive(true);
-                req = req.header("x-api-key", v);
-            }
-            // Sent without a key, the call gets a 401 and the channel's
-            // secret is reported as rejected, which is what it is.
-            Err(_) => tracing::warn!("the channel secret is not a valid HTTP header value"),
-        }
-    }
-    req
+    super::with_key(req, "x-api-key", secret)
 }
 
 impl Provider for Anthropic {
@@ -258,12 +247,8 @@ impl Provider for Anthropic {
     ) -> reqwest::RequestBuilder {
         // `{base}/v1/models`, authenticated like a Messages call.
         let url = messages_url(base_url).replace("/v1/messages", "/v1/models");
-        let mut req = http.get(url).header("anthropic-version", API_VERSION);
-        if let Some(Ok(mut v)) = secret.map(|s| HeaderValue::from_str(s.expose_secret())) {
-            v.set_sensitive(true);
-            req = req.header("x-api-key", v);
-        }
-        req
+        let req = http.get(url).header("anthropic-version", API_VERSION);
+        super::with_key(req, "x-api-key", secret)
     }
 
     fn speaks_messages(&self) -> bool {

@@ -14,8 +14,8 @@ mod request;
 mod response;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 
 use super::{ChatCall, ChatReply, ErrorMeaning, Provider, ReplyError, StreamDecoder};
@@ -43,22 +43,11 @@ fn post(
 ) -> reqwest::RequestBuilder {
     // Serialising a JSON value cannot fail.
     let body = serde_json::to_vec(body).unwrap_or_default();
-    let mut req = http
+    let req = http
         .post(url)
         .header(CONTENT_TYPE, "application/json")
         .body(body);
-    if let Some(secret) = secret {
-        match HeaderValue::from_str(secret.expose_secret()) {
-            Ok(mut key) => {
-                key.set_sensitive(true);
-                req = req.header(API_KEY_HEADER, key);
-            }
-            // Sent without it, Gemini answers 403 and the channel is
-            // marked rejected, which says what to fix.
-            Err(_) => tracing::warn!("the channel's secret is not a valid HTTP header value"),
-        }
-    }
-    req
+    super::with_key(req, API_KEY_HEADER, secret)
 }
 
 /// Gemini's error object, `{"code", "message", "status", "details"}`, from
@@ -134,15 +123,11 @@ impl Provider for Gemini {
         base_url: &str,
         secret: Option<&SecretString>,
     ) -> reqwest::RequestBuilder {
-        let mut req = http.get(format!(
+        let req = http.get(format!(
             "{}/models?pageSize=1000",
             base_url.trim_end_matches('/')
         ));
-        if let Some(Ok(mut key)) = secret.map(|s| HeaderValue::from_str(s.expose_secret())) {
-            key.set_sensitive(true);
-            req = req.header(API_KEY_HEADER, key);
-        }
-        req
+        super::with_key(req, API_KEY_HEADER, secret)
     }
 
     /// Gemini lists `models[].name` as `models/<id>`.

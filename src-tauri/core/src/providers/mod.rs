@@ -229,6 +229,29 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// Sends the channel's secret in `header`, marked sensitive so it is never
+/// printed. A secret that is not a valid header value is left out: the
+/// upstream answers 401/403 and the channel's secret is reported as
+/// rejected, which says what to fix.
+pub(crate) fn with_key(
+    req: reqwest::RequestBuilder,
+    header: &'static str,
+    secret: Option<&SecretString>,
+) -> reqwest::RequestBuilder {
+    use secrecy::ExposeSecret;
+    let Some(secret) = secret else { return req };
+    match reqwest::header::HeaderValue::from_str(secret.expose_secret()) {
+        Ok(mut v) => {
+            v.set_sensitive(true);
+            req.header(header, v)
+        }
+        Err(_) => {
+            tracing::warn!("the channel's secret is not a valid HTTP header value");
+            req
+        }
+    }
+}
+
 /// The provider implementation for a channel type.
 pub fn for_type(kind: ChannelType) -> Option<Arc<dyn Provider>> {
     match kind {

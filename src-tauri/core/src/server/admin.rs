@@ -18,7 +18,6 @@ use subtle::ConstantTimeEq;
 use super::{bearer_token, AppState, GatewayError};
 use crate::config::Bucket;
 use crate::keys::hash_key;
-use crate::ledger::money::format_micro;
 
 /// The admin token, as the server checks it.
 pub struct AdminToken {
@@ -56,15 +55,7 @@ async fn status(
     authorize(&state, &headers)?;
     let balances: Vec<Value> = Bucket::ALL
         .iter()
-        .map(|&bucket| {
-            let micro = state.ledger.balance(bucket);
-            json!({
-                "bucket": bucket.as_str(),
-                "currency": state.ledger.currency(bucket),
-                "balance": format_micro(micro),
-                "balance_micro": micro,
-            })
-        })
+        .map(|&bucket| super::api::bucket_json(&state, bucket))
         .collect();
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),

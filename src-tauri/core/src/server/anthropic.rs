@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
@@ -631,16 +631,7 @@ async fn run_messages(
         .and_then(|s| state.gateway.channel(&s.channel))
         .is_some_and(|c| c.provider_speaks_messages());
     match answer {
-        Answer::Whole(reply) if native => {
-            let mut resp = (StatusCode::OK, reply.body).into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            annotate(&mut resp, &rec);
-            guard.finish(RequestStatus::Ok, None);
-            Ok(resp)
-        }
+        Answer::Whole(reply) if native => Ok(chat::whole_response(reply.body, guard, &rec)),
         Answer::Whole(reply) => {
             let message = match to_anthropic_message(&reply.body, &rec) {
                 Ok(m) => m,
@@ -652,14 +643,11 @@ async fn run_messages(
                     return Err((e, Some(rec)));
                 }
             };
-            let mut resp = (StatusCode::OK, message.to_string()).into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            annotate(&mut resp, &rec);
-            guard.finish(RequestStatus::Ok, None);
-            Ok(resp)
+            Ok(chat::whole_response(
+                Bytes::from(message.to_string()),
+                guard,
+                &rec,
+            ))
         }
         Answer::Stream(start) => {
             let encoder = AnthropicEncoder {

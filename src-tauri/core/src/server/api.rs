@@ -99,7 +99,8 @@ fn money(micro: i64, currency: &str) -> Value {
     json!({"micro": micro, "amount": format_micro(micro), "currency": currency})
 }
 
-fn bucket_json(state: &AppState, bucket: Bucket) -> Value {
+/// One bucket's balance, in its own currency.
+pub(super) fn bucket_json(state: &AppState, bucket: Bucket) -> Value {
     let micro = state.ledger.balance(bucket);
     json!({
         "bucket": bucket.as_str(),

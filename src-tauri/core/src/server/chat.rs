@@ -162,6 +162,18 @@ pub(super) async fn run(
     }
 }
 
+/// A whole JSON answer with its headers; the request's record is finished.
+pub(super) fn whole_response(body: Bytes, guard: RecordGuard, rec: &RequestRecord) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    annotate(&mut resp, rec);
+    guard.finish(RequestStatus::Ok, None);
+    resp
+}
+
 /// An SSE response relaying `start` through `encoder`, as it arrives.
 pub(super) fn stream_response(
     start: StreamStart,

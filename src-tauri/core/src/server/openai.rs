@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
@@ -130,16 +130,7 @@ async fn chat(
     )
     .await?;
     match answer {
-        Answer::Whole(reply) => {
-            let mut resp = (StatusCode::OK, reply.body).into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            annotate(&mut resp, &rec);
-            guard.finish(RequestStatus::Ok, None);
-            Ok(resp)
-        }
+        Answer::Whole(reply) => Ok(chat::whole_response(reply.body, guard, &rec)),
         Answer::Stream(start) => Ok(chat::stream_response(start, guard, &rec, encode_openai)),
     }
 }
@@ -245,14 +236,7 @@ pub async fn embeddings(
         };
         let estimated = reply.usage.is_none().then(|| Usage::estimate(chars, 0));
         let body = finish_embeddings(&reply.body, base64, estimated).unwrap_or(reply.body);
-        let mut resp = (StatusCode::OK, body).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        annotate(&mut resp, &rec);
-        guard.finish(RequestStatus::Ok, None);
-        Ok::<Response, Refusal>(resp)
+        Ok::<Response, Refusal>(chat::whole_response(body, guard, &rec))
     }
     .await;
     match result {
@@ -487,7 +471,7 @@ mod tests {
             Bytes::from_request(big, &()).await
         });
         let e = parse_body(rejection, LIMIT).expect_err("refused");
-        assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.status(), axum::http::StatusCode::PAYLOAD_TOO_LARGE);
         assert_clear_refusal(&e);
     }
 }
