@@ -354,3 +354,51 @@ pub async fn read_stream(resp: reqwest::Response) -> ClientStream {
     }
     ClientStream { events, done }
 }
+
+/// Priced routes: `gpt-4o` paid from Credit (USD) through `official`,
+/// `cheap` (×0.3, CNY) and `house` (price override) from Wallet through
+/// `relay`, and `fallback` from official to relay across buckets.
+/// `buckets` is TOML placed before the channels.
+pub fn priced_config(official: &MockUpstream, relay: &MockUpstream, buckets: &str) -> String {
+    format!(
+        r#"
+{buckets}
+
+[[channels]]
+id = "official"
+type = "openai"
+brand = "OpenAI"
+base_url = "{}"
+bucket = "credit"
+secret = "none"
+
+[[channels]]
+id = "relay"
+type = "openai-compatible"
+brand = "Relay"
+base_url = "{}"
+bucket = "wallet"
+secret = "none"
+price_multiplier = 0.3
+
+[[routes]]
+model = "gpt-4o"
+targets = [{{ channel = "official", model = "gpt-4o" }}]
+
+[[routes]]
+model = "cheap"
+targets = [{{ channel = "relay", model = "gpt-4o" }}]
+
+[[routes]]
+model = "house"
+targets = [{{ channel = "relay", model = "house-model", price = {{ input = 3.0, output = 12.0 }} }}]
+
+[[routes]]
+model = "fallback"
+targets = [{{ channel = "official", model = "gpt-4o" }}, {{ channel = "relay", model = "gpt-4o" }}]
+cross_bucket = true
+"#,
+        official.url(),
+        relay.url()
+    )
+}

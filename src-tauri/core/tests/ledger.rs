@@ -19,50 +19,6 @@ use crate::mock::*;
 
 const TEN: i64 = 10_000_000;
 
-fn priced_config(official: &MockUpstream, relay: &MockUpstream, buckets: &str) -> String {
-    format!(
-        r#"
-{buckets}
-
-[[channels]]
-id = "official"
-type = "openai"
-brand = "OpenAI"
-base_url = "{}"
-bucket = "credit"
-secret = "none"
-
-[[channels]]
-id = "relay"
-type = "openai-compatible"
-brand = "Relay"
-base_url = "{}"
-bucket = "wallet"
-secret = "none"
-price_multiplier = 0.3
-
-[[routes]]
-model = "gpt-4o"
-targets = [{{ channel = "official", model = "gpt-4o" }}]
-
-[[routes]]
-model = "cheap"
-targets = [{{ channel = "relay", model = "gpt-4o" }}]
-
-[[routes]]
-model = "house"
-targets = [{{ channel = "relay", model = "house-model", price = {{ input = 3.0, output = 12.0 }} }}]
-
-[[routes]]
-model = "fallback"
-targets = [{{ channel = "official", model = "gpt-4o" }}, {{ channel = "relay", model = "gpt-4o" }}]
-cross_bucket = true
-"#,
-        official.url(),
-        relay.url()
-    )
-}
-
 fn ask(model: &str, stream: bool) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}], "stream": stream})
 }

@@ -13,45 +13,10 @@ use crate::mock::*;
 
 const TEN: i64 = 10_000_000;
 
-/// `gpt-4o` paid from credit (USD) through `official`, `cheap` paid from
-/// wallet (CNY) through `relay`.
-fn config(official: &MockUpstream, relay: &MockUpstream) -> String {
-    format!(
-        r#"
-[[channels]]
-id = "official"
-type = "openai"
-brand = "OpenAI"
-base_url = "{}"
-bucket = "credit"
-secret = "none"
-
-[[channels]]
-id = "relay"
-type = "openai-compatible"
-brand = "Relay"
-base_url = "{}"
-bucket = "wallet"
-secret = "none"
-price_multiplier = 0.3
-
-[[routes]]
-model = "gpt-4o"
-targets = [{{ channel = "official", model = "gpt-4o" }}]
-
-[[routes]]
-model = "cheap"
-targets = [{{ channel = "relay", model = "gpt-4o" }}]
-"#,
-        official.url(),
-        relay.url()
-    )
-}
-
 /// A gateway and the two mock upstreams it routes to (keep them alive).
 async fn new_app() -> (TestApp, [Arc<MockUpstream>; 2]) {
     let (o, r) = (MockUpstream::start().await, MockUpstream::start().await);
-    (spawn_app(&config(&o, &r)).await, [o, r])
+    (spawn_app(&priced_config(&o, &r, "")).await, [o, r])
 }
 
 fn ask(model: &str) -> Value {

@@ -161,7 +161,10 @@ impl MockUpstream {
     }
 }
 
-async fn read_request(sock: &mut TcpStream) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+/// Reads one HTTP/1.1 request: its path, lower-cased headers and body.
+pub(crate) async fn read_request(
+    sock: &mut TcpStream,
+) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 8192];
     let header_end = loop {
@@ -276,7 +279,7 @@ fn usage_chunk(model: &str) -> String {
 }
 
 /// Writes one chunk of a chunked-encoding body.
-async fn send(sock: &mut TcpStream, data: &str) -> bool {
+pub(crate) async fn send(sock: &mut TcpStream, data: &str) -> bool {
     let framed = format!("{:x}\r\n{data}\r\n", data.len());
     sock.write_all(framed.as_bytes()).await.is_ok() && sock.flush().await.is_ok()
 }
@@ -293,7 +296,7 @@ async fn end_body(sock: &mut TcpStream) {
 /// Drops the connection with a TCP reset. A zero linger does not block on
 /// drop, which is what the deprecation warns about.
 #[allow(deprecated)]
-fn reset(sock: &TcpStream) {
+pub(crate) fn reset(sock: &TcpStream) {
     let _ = sock.set_linger(Some(Duration::ZERO));
 }
 

@@ -11,8 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::mock::{read_request, reset, send};
 
 pub const MESSAGE: &str = include_str!("fixtures/anthropic/message_text_tool_use.json");
 pub const MESSAGE_CACHED: &str = include_str!("fixtures/anthropic/message_thinking_cache.json");
@@ -154,42 +156,6 @@ impl MockAnthropic {
     }
 }
 
-async fn read_request(sock: &mut TcpStream) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 8192];
-    let header_end = loop {
-        let n = sock.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let path = lines.next()?.split(' ').nth(1)?.to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[header_end..].to_vec();
-    while body.len() < len {
-        let n = sock.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&tmp[..n]);
-    }
-    Some((path, headers, body))
-}
-
 async fn respond(sock: &mut TcpStream, status: u16, body: &str, extra: &[(&str, &str)]) {
     let reason = match status {
         200 => "OK",
@@ -219,18 +185,6 @@ fn events(sse: &str) -> Vec<String> {
         .filter(|e| !e.trim().is_empty())
         .map(|e| format!("{e}\n\n"))
         .collect()
-}
-
-async fn send(sock: &mut TcpStream, data: &str) -> bool {
-    let framed = format!("{:x}\r\n{data}\r\n", data.len());
-    sock.write_all(framed.as_bytes()).await.is_ok() && sock.flush().await.is_ok()
-}
-
-/// Drops the connection with a TCP reset. A zero linger does not block on
-/// drop, which is what the deprecation warns about.
-#[allow(deprecated)]
-fn reset(sock: &TcpStream) {
-    let _ = sock.set_linger(Some(Duration::ZERO));
 }
 
 async fn answer(sock: &mut TcpStream, reply: Reply) {
