@@ -1,0 +1,45 @@
+import type { TargetHealth } from '../api';
+import { formatMs, formatPercent } from '../lib/money';
+import { Badge } from './ui';
+import { SecretBadge } from './SecretBadge';
+
+/** A target's last hour: success rate, latency, circuit and key state. */
+export function HealthBadges({ h }: { h: TargetHealth | null }) {
+  if (!h) return null;
+  const rateTone = h.success_rate === null ? 'info' : h.success_rate >= 0.95 ? 'ok' : h.success_rate >= 0.7 ? 'warn' : 'fail';
+  return (
+    <span className="health" data-testid="target-health">
+      {h.requests > 0 ? (
+        <Badge tone={rateTone} title={`${h.ok} of ${h.requests} requests succeeded in the last hour`}>
+          {formatPercent(h.success_rate)} ok
+        </Badge>
+      ) : (
+        <Badge tone="info" title="No requests in the last hour">
+          idle
+        </Badge>
+      )}
+      {h.p50_ms !== null ? (
+        <span className="muted small" title="Latency, median / 95th percentile">
+          p50 {formatMs(h.p50_ms)} · p95 {formatMs(h.p95_ms)}
+        </span>
+      ) : null}
+      {h.circuit.state !== 'closed' ? (
+        <Badge tone={h.circuit.state === 'open' ? 'fail' : 'warn'} testId="target-circuit" title="Failing targets are skipped until a probe succeeds">
+          circuit {h.circuit.state.replace('_', '-')}
+          {h.circuit.retry_in_ms !== null ? `, probe in ${formatMs(h.circuit.retry_in_ms)}` : ''}
+        </Badge>
+      ) : null}
+      {h.secret !== 'set' && h.secret !== 'not_needed' ? <SecretBadge state={h.secret} /> : null}
+      {h.mismatches > 0 ? (
+        <Badge tone="warn" title="Answers whose upstream model differed from the one asked for">
+          {h.mismatches} model mismatch
+        </Badge>
+      ) : null}
+      {h.last_error ? (
+        <span className="muted small wrap-anywhere" title="Last error">
+          last error: {h.last_error.summary}
+        </span>
+      ) : null}
+    </span>
+  );
+}
