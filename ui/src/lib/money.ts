@@ -143,22 +143,50 @@ export function formatMs(ms: number | null | undefined): string {
   return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** Intl formatters are costly to build; tables format thousands of times. */
+function dateFormat(locale: string | undefined, opts: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const key = `${locale ?? ''}|${JSON.stringify(opts)}`;
+  let f = dateFormats.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(locale, opts);
+    dateFormats.set(key, f);
+  }
+  return f;
+}
+
+function toMs(t: number): number {
+  return t < 100_000_000_000 ? t * 1000 : t;
+}
+
 /** Unix time (ms; seconds are recognised and scaled) to local date-time text. */
 export function formatTime(t: number | null | undefined, locale?: string): string {
   if (t === null || t === undefined) return '—';
-  const ms = t < 100_000_000_000 ? t * 1000 : t;
-  return new Date(ms).toLocaleString(locale, {
+  return dateFormat(locale, {
     year: 'numeric',
     month: 'short',
     day: 'numeric',
     hour: '2-digit',
     minute: '2-digit',
     second: '2-digit',
-  });
+  }).format(toMs(t));
 }
 
 export function bucketLabel(b: string | null | undefined): string {
   if (b === 'credit') return 'Credit';
   if (b === 'wallet') return 'Wallet';
   return 'Not charged';
+}
+
+/** Compact time for table rows: "15:40:23" today, "Nov 21 15:40" this year, else with the year. */
+export function formatTimeShort(t: number, now: number = Date.now(), locale?: string): string {
+  const d = new Date(toMs(t));
+  const n = new Date(now);
+  if (d.toDateString() === n.toDateString()) {
+    return dateFormat(locale, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }).format(d);
+  }
+  const opts: Intl.DateTimeFormatOptions = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false };
+  if (d.getFullYear() !== n.getFullYear()) opts.year = 'numeric';
+  return dateFormat(locale, opts).format(d);
 }

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import {
   api,
@@ -11,7 +11,7 @@ import {
 } from '../api';
 import type { ViewProps } from '../views';
 import { Badge, Empty, ErrorBox } from '../components/ui';
-import { bucketLabel, formatMicro, formatMs, formatTime, formatTokens } from '../lib/money';
+import { bucketLabel, formatMicro, formatMs, formatTime, formatTimeShort, formatTokens } from '../lib/money';
 import { ReceiptDrawer, StatusBadge } from './ReceiptDrawer';
 
 const ROW_HEIGHT = 36;
@@ -78,7 +78,7 @@ export function ReceiptsView(_props: ViewProps) {
   const query = useDebounced(useMemo(() => toQuery(filters), [filters]), 250);
   const queryKey = JSON.stringify(query);
 
-  const [rows, setRows] = useState<Receipt[]>([]);
+  const [rows, setRows] = useState<RowData[]>([]);
   const [next, setNext] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -99,7 +99,8 @@ export function ReceiptsView(_props: ViewProps) {
         .receipts(JSON.parse(queryKey) as ReceiptFilter, reset ? FIRST_PAGE : NEXT_PAGE, reset ? null : cursor)
         .then((page) => {
           if (gen !== generation.current) return;
-          setRows((prev) => (reset ? page.receipts : prev.concat(page.receipts)));
+          const slimmed = page.receipts.map(slim);
+          setRows((prev) => (reset ? slimmed : prev.concat(slimmed)));
           setNext(page.next);
           setError(null);
           setLoadedOnce(true);
@@ -135,14 +136,19 @@ export function ReceiptsView(_props: ViewProps) {
     if (next && !loading && !error && lastIndex >= rows.length - 60) loadPage(false, next);
   }, [lastIndex, rows.length, next, loading, error, loadPage]);
 
-  const focusRow = (i: number) => {
-    if (i < 0 || i >= rows.length) return;
-    virtualizer.scrollToIndex(i, { align: 'auto' });
+  const rowCount = useRef(0);
+  rowCount.current = rows.length;
+  const virtualizerRef = useRef(virtualizer);
+  virtualizerRef.current = virtualizer;
+  const moveFocus = useCallback((from: number, delta: number) => {
+    const i = from + delta;
+    if (i < 0 || i >= rowCount.current) return;
+    virtualizerRef.current.scrollToIndex(i, { align: 'auto' });
     requestAnimationFrame(() => {
       const el = scrollRef.current?.querySelector<HTMLElement>(`[data-index="${i}"]`);
       el?.focus();
     });
-  };
+  }, []);
 
   const set = <K extends keyof Filters>(k: K, v: Filters[K]) => setFilters((f) => ({ ...f, [k]: v }));
   const filtered = JSON.stringify(filters) !== JSON.stringify(EMPTY_FILTERS);
@@ -280,8 +286,8 @@ export function ReceiptsView(_props: ViewProps) {
                     index={vi.index}
                     top={vi.start}
                     selected={openId === r.id}
-                    onOpen={() => setOpenId(r.id)}
-                    onMove={(d) => focusRow(vi.index + d)}
+                    onOpen={setOpenId}
+                    onMove={moveFocus}
                   />
                 );
               })}
@@ -306,7 +312,50 @@ function useKeyNames(): string[] {
   return names;
 }
 
-function ReceiptRow({
+/** What a table row shows; the full receipt is fetched when the row is opened,
+ * so 100k loaded rows stay light. */
+interface RowData {
+  id: string;
+  started_at: number;
+  requested_model: string;
+  upstream_model: string | null;
+  channel: string | null;
+  fallback_count: number;
+  key_name: string | null;
+  bucket: BucketName | null;
+  tokensIn: number;
+  tokensOut: number;
+  usage_estimated: boolean;
+  unpriced: boolean;
+  cost: number;
+  currency: string | null;
+  latency_ms: number | null;
+  status: ReceiptStatus;
+}
+
+function slim(r: Receipt): RowData {
+  const u = r.usage;
+  return {
+    id: r.id,
+    started_at: r.started_at,
+    requested_model: r.requested_model,
+    upstream_model: r.upstream_model,
+    channel: r.channel,
+    fallback_count: r.fallback_count,
+    key_name: r.key_name,
+    bucket: r.bucket,
+    tokensIn: u.input + u.cached_input + u.cache_write,
+    tokensOut: u.output + u.reasoning,
+    usage_estimated: r.usage_estimated,
+    unpriced: r.price === null && (r.status === 'ok' || u.input + u.output + u.cached_input + u.reasoning > 0),
+    cost: r.cost,
+    currency: r.currency,
+    latency_ms: r.latency_ms,
+    status: r.status,
+  };
+}
+
+const ReceiptRow = memo(function ReceiptRow({
   r,
   index,
   top,
@@ -314,15 +363,13 @@ function ReceiptRow({
   onOpen,
   onMove,
 }: {
-  r: Receipt;
+  r: RowData;
   index: number;
   top: number;
   selected: boolean;
-  onOpen: () => void;
-  onMove: (delta: number) => void;
+  onOpen: (id: string) => void;
+  onMove: (from: number, delta: number) => void;
 }) {
-  const total = r.usage.input + r.usage.cached_input + r.usage.cache_write;
-  const out = r.usage.output + r.usage.reasoning;
   return (
     <div
       className={`rtable-row${selected ? ' selected' : ''}`}
@@ -333,21 +380,23 @@ function ReceiptRow({
       data-receipt-id={r.id}
       aria-rowindex={index + 2}
       style={{ transform: `translateY(${top}px)`, height: ROW_HEIGHT }}
-      onClick={onOpen}
+      onClick={() => onOpen(r.id)}
       onKeyDown={(e) => {
         if (e.key === 'Enter' || e.key === ' ') {
           e.preventDefault();
-          onOpen();
+          onOpen(r.id);
         } else if (e.key === 'ArrowDown') {
           e.preventDefault();
-          onMove(1);
+          onMove(index, 1);
         } else if (e.key === 'ArrowUp') {
           e.preventDefault();
-          onMove(-1);
+          onMove(index, -1);
         }
       }}
     >
-      <span role="cell" className="nowrap">{formatTime(r.started_at)}</span>
+      <span role="cell" className="ellipsis" title={formatTime(r.started_at)}>
+        {formatTimeShort(r.started_at)}
+      </span>
       <span role="cell" className="ellipsis" title={r.upstream_model && r.upstream_model !== r.requested_model ? `${r.requested_model} → ${r.upstream_model}` : r.requested_model}>
         {r.requested_model}
         {r.upstream_model && r.upstream_model !== r.requested_model ? <span className="muted"> → {r.upstream_model}</span> : null}
@@ -366,11 +415,11 @@ function ReceiptRow({
         {r.bucket ? bucketLabel(r.bucket) : <span className="muted">—</span>}
       </span>
       <span role="cell" className="num nowrap">
-        {formatTokens(total)} / {formatTokens(out)}
+        {formatTokens(r.tokensIn)} / {formatTokens(r.tokensOut)}
         {r.usage_estimated ? <span title="Estimated usage"> ~</span> : null}
       </span>
       <span role="cell" className="num nowrap">
-        {r.status === 'ok' && r.price === null ? (
+        {r.unpriced ? (
           <Badge tone="warn" title="No known price for this target">
             UNPRICED
           </Badge>
@@ -386,4 +435,4 @@ function ReceiptRow({
       </span>
     </div>
   );
-}
+});
