@@ -238,7 +238,8 @@ export interface Channel {
   brand: string;
   base_url: string;
   bucket: BucketName;
-  secret: { source: 'keyring' | 'env' | 'none'; env: string | null; state: SecretState };
+  /** `detail`: a short reason for the state (e.g. why the keyring could not be read). */
+  secret: { source: 'keyring' | 'env' | 'none'; env: string | null; state: SecretState; detail?: string | null };
   models: string[];
   price_multiplier: number | null;
   routes: string[];
@@ -333,6 +334,8 @@ export interface Target {
 export interface Route {
   model: string;
   cross_bucket: boolean;
+  /** Served by a channel's `models` globs rather than a written route (read-only here). */
+  passthrough?: boolean;
   targets: Target[];
 }
 
@@ -345,6 +348,8 @@ export interface RouteTreeModel {
 export interface RouteTreeChannel {
   id: string;
   bucket: BucketName;
+  /** The channel's `models` globs: upstream models exposed under their own names. */
+  globs?: string[];
   models: RouteTreeModel[];
 }
 export interface RouteTreeBrand {

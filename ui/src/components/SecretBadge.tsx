@@ -8,10 +8,11 @@ const LABEL: Record<SecretState, [string, string, string]> = {
   not_needed: ['info', 'no key needed', 'This channel needs no key (a local server)'],
 };
 
-export function SecretBadge({ state, env, testId }: { state: SecretState; env?: string | null; testId?: string }) {
+export function SecretBadge({ state, env, detail, testId }: { state: SecretState; env?: string | null; detail?: string | null; testId?: string }) {
   const [tone, label, title] = LABEL[state] ?? ['info', state, state];
+  const full = [title, env ? `read from $${env}` : '', detail ?? ''].filter(Boolean).join('. ');
   return (
-    <Badge tone={tone} title={env ? `${title} (read from $${env})` : title} testId={testId}>
+    <Badge tone={tone} title={full} testId={testId}>
       {label}
       {env ? ` ($${env})` : ''}
     </Badge>

@@ -195,7 +195,8 @@ function ChannelRow({
           {c.price_multiplier !== null && c.price_multiplier !== 1 ? <div className="muted small">×{c.price_multiplier} price</div> : null}
         </td>
         <td>
-          <SecretBadge state={c.secret.state} env={c.secret.source === 'env' ? c.secret.env : null} testId="channel-secret-state" />
+          <SecretBadge state={c.secret.state} env={c.secret.source === 'env' ? c.secret.env : null} detail={c.secret.detail} testId="channel-secret-state" />
+          {c.secret.detail ? <div className="muted small wrap-anywhere">{c.secret.detail}</div> : null}
         </td>
         <td className="wrap-anywhere small mono">{c.base_url}</td>
         <td className="small">

@@ -70,15 +70,22 @@ function RouteCard({ route, onEdit }: { route: Route; onEdit: () => void }) {
     <article className="card route-card" data-testid="route-card" data-route={route.model}>
       <header className="toolbar">
         <h3 className="mono">{route.model}</h3>
+        {route.passthrough ? (
+          <Badge tone="info" title="Exposed by a channel's models globs; change it on the channel">
+            exposed by channel
+          </Badge>
+        ) : null}
         {route.cross_bucket ? (
           <Badge tone="info" title="A backup in the other bucket may serve this route">
             cross-bucket
           </Badge>
         ) : null}
         <span className="spacer" />
-        <button type="button" className="btn btn-small" onClick={onEdit} data-testid="route-edit">
-          Edit
-        </button>
+        {route.passthrough ? null : (
+          <button type="button" className="btn btn-small" onClick={onEdit} data-testid="route-edit">
+            Edit
+          </button>
+        )}
       </header>
       <ol className="targets">
         {route.targets.map((t) => (
@@ -143,6 +150,7 @@ function RouteTree({ tree, routes }: { tree: RouteTreeType[]; routes: Route[] })
                           <span className={`bucket-dot bucket-${c.bucket}`} aria-hidden="true" />
                           {bucketLabel(c.bucket)}
                         </span>
+                        {c.globs && c.globs.length ? <span className="muted small">exposes {c.globs.join(', ')} </span> : null}
                         {c.models.length ? (
                           <ul>
                             {c.models.map((m) => (
@@ -156,7 +164,7 @@ function RouteTree({ tree, routes }: { tree: RouteTreeType[]; routes: Route[] })
                               </li>
                             ))}
                           </ul>
-                        ) : (
+                        ) : c.globs && c.globs.length ? null : (
                           <span className="muted small"> · no routes</span>
                         )}
                       </li>
