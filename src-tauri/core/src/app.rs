@@ -4,8 +4,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -16,7 +18,7 @@ use crate::keys::KeyCache;
 use crate::ledger::db::DbError;
 use crate::ledger::Ledger;
 use crate::routing::record::Recorders;
-use crate::routing::{BuildError, Gateway, LogRecorder, Recorder};
+use crate::routing::{BuildError, Gateway, HealthBook, LogRecorder, Recorder};
 use crate::secrets::status::StatusWriter;
 use crate::secrets::{self, AdminTokenSource, SecretStore};
 use crate::server::{conn, router, AdminToken, AppState};
@@ -178,24 +180,30 @@ pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
         ),
     }
 
+    let health = Arc::new(HealthBook::new());
     let mut recorders: Vec<Arc<dyn Recorder>> = vec![
         Arc::clone(&ledger) as Arc<dyn Recorder>,
+        Arc::clone(&health) as Arc<dyn Recorder>,
         Arc::new(LogRecorder),
     ];
     recorders.extend(opts.recorders);
     let state = Arc::new(AppState {
-        gateway: Arc::new(gateway),
+        gateway: ArcSwap::from_pointee(gateway),
         keys,
         ledger,
         recorder: Arc::new(Recorders(recorders)),
         listen: addr,
         admin: AdminToken::new(&admin_token),
         data_dir: opts.data_dir,
+        secrets: opts.secrets,
+        paused: AtomicBool::new(false),
+        health,
+        edits: tokio::sync::Mutex::new(()),
     });
 
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(Arc::clone(&state));
-    let client_timeout = state.gateway.config.server.client_timeout();
+    let client_timeout = state.gateway().config.server.client_timeout();
     let ledger = Arc::clone(&state.ledger);
     let task = tokio::spawn(async move {
         conn::serve(listener, app, client_timeout, async move {

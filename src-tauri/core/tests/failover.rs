@@ -364,12 +364,12 @@ async fn rejected_channel_key_is_marked_and_fails_over() {
     assert_eq!((p.hits(), b.hits()), (1, 1));
     let state = app.state();
     assert!(state
-        .gateway
+        .gateway()
         .channel("primary")
         .expect("channel")
         .key_rejected());
     assert!(!state
-        .gateway
+        .gateway()
         .channel("backup")
         .expect("channel")
         .key_rejected());

@@ -2,7 +2,7 @@
 //! in-memory secret store and a recorder the test can read.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
@@ -200,7 +200,10 @@ pub async fn spawn_app_recording(
 ) -> TestApp {
     init_tracing();
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config::parse(config, Path::new("test.toml")).expect("test config is valid");
+    // On disk, as a user's would be: `/api` edits it.
+    let config_path = dir.path().join("switchyard.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let config = Config::parse(config, &config_path).expect("test config is valid");
     let store = Arc::new(MemoryStore::new());
     for (channel, secret) in secrets {
         store.set(channel, secret).expect("store secret");

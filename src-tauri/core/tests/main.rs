@@ -3,6 +3,7 @@
 mod anthropic;
 mod api;
 mod cli;
+mod config_api;
 mod embeddings;
 mod failover;
 mod gemini;

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod edit;
+
 pub use timeouts::{Timeouts, TimeoutsConfig};
 
 /// The starter config written on first `serve`; every line is commented so it

@@ -293,6 +293,18 @@ impl Ledger {
         )
     }
 
+    /// What gateway keys have spent from `bucket` today (local time),
+    /// including charges not yet on disk; micro-units of its currency.
+    pub fn today_spend(&self, bucket: Bucket) -> i64 {
+        let mem = self.shared.mem.lock().unwrap_or_else(|p| p.into_inner());
+        let today = Local::now().date_naive();
+        mem.spend
+            .iter()
+            .filter(|((_, b), s)| *b == bucket && s.day == Some(today))
+            .map(|(_, s)| s.day_spent)
+            .sum()
+    }
+
     /// Blocks until everything queued so far is committed. (If the writer
     /// has died, the acknowledgement's sender is gone and this returns.)
     pub fn flush(&self) {

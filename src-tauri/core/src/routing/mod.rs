@@ -10,6 +10,7 @@
 mod circuit;
 mod execute;
 mod failure;
+pub mod health;
 pub mod record;
 mod stream;
 
@@ -31,6 +32,7 @@ use crate::secrets::{self, ResolvedSecret, SecretStore};
 
 pub use circuit::{Admission, Circuit, CircuitState};
 pub use execute::{execute, Answer, Call, CallKind};
+pub use health::HealthBook;
 pub use record::{
     AttemptOutcome, AttemptRecord, LogRecorder, RecordGuard, Recorder, RequestRecord,
     RequestStatus, ServedBy,
@@ -49,6 +51,42 @@ pub(crate) fn describe_http_error(e: reqwest::Error) -> String {
         cause = c.source();
     }
     out
+}
+
+/// What a channel answered when asked for its model list.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The HTTP status, if it answered at all.
+    pub status: Option<u16>,
+    pub latency: Duration,
+    /// The model ids it lists, on success.
+    pub models: Option<Vec<String>>,
+    /// Why it failed, in words (never the secret or the URL).
+    pub error: Option<String>,
+}
+
+/// The provider's own words for a refused model list, trimmed.
+fn probe_message(status: u16, body: &[u8]) -> String {
+    let text = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .or_else(|| v.pointer("/message"))
+                .and_then(|m| m.as_str())
+                .map(String::from)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+    let text: String = text.chars().take(300).collect();
+    let hint = match status {
+        401 | 403 => " (the provider rejected the key)",
+        404 => " (is base_url right?)",
+        _ => "",
+    };
+    if text.is_empty() {
+        format!("HTTP {status}{hint}")
+    } else {
+        format!("HTTP {status}{hint}: {text}")
+    }
 }
 
 /// One upstream account, ready to call.
@@ -166,7 +204,9 @@ pub struct Gateway {
     channels: Vec<Arc<Channel>>,
     routes: HashMap<String, Arc<Route>>,
     passthrough: Vec<(Arc<Channel>, GlobSet)>,
-    circuits: Mutex<HashMap<(String, String), Circuit>>,
+    /// Shared with the gateway this one replaces on a config reload, so a
+    /// tripped breaker stays tripped across edits.
+    circuits: Arc<Mutex<HashMap<(String, String), Circuit>>>,
     defaults: Timeouts,
     model_lists: Mutex<HashMap<String, (Instant, Vec<String>)>>,
     /// Where providers' verdicts on channel secrets are recorded.
@@ -263,7 +303,7 @@ impl Gateway {
             channels,
             routes,
             passthrough,
-            circuits: Mutex::new(HashMap::new()),
+            circuits: Arc::new(Mutex::new(HashMap::new())),
             defaults,
             model_lists: Mutex::new(HashMap::new()),
             secret_status: None,
@@ -283,6 +323,37 @@ impl Gateway {
             }
         }
         self.secret_status = Some(writer);
+    }
+
+    /// Takes over what the running gateway `old` has learned: circuit
+    /// breakers, and the rejected state of channels whose secret source is
+    /// unchanged. Used when an edited config replaces it.
+    pub fn inherit(&mut self, old: &Gateway) {
+        self.circuits = Arc::clone(&old.circuits);
+        self.secret_status = old.secret_status.clone();
+        for channel in &self.channels {
+            if let Some(prev) = old.channel(&channel.id) {
+                if prev.secret_ref == channel.secret_ref && prev.key_rejected() {
+                    channel.mark_key_rejected();
+                }
+            }
+        }
+    }
+
+    /// Every explicit route, in config order.
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.config
+            .routes
+            .iter()
+            .filter_map(|r| self.routes.get(r.model.get_ref()))
+    }
+
+    /// When the circuit of a target may be probed again, if it is open.
+    pub fn circuit_retry_in(&self, channel: &str, model: &str, now: Instant) -> Option<Duration> {
+        let map = self.circuits.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(channel.to_string(), model.to_string()))
+            .and_then(Circuit::retry_at)
+            .map(|at| at.saturating_duration_since(now))
     }
 
     /// The provider answered 401/403 to `channel`'s secret.
@@ -394,6 +465,85 @@ impl Gateway {
         names
     }
 
+    /// Asks `channel` for its model list: the "test connection" of the
+    /// app, and how passthrough channels learn their models. A 401/403
+    /// marks the secret rejected; a success clears that.
+    pub async fn probe(&self, channel: &Arc<Channel>, timeout: Duration) -> Probe {
+        let started = Instant::now();
+        let secret = match channel.secret() {
+            ResolvedSecret::Present(s) => Some(s),
+            ResolvedSecret::NotNeeded => None,
+            ResolvedSecret::Missing(why) | ResolvedSecret::Unavailable(why) => {
+                return Probe {
+                    status: None,
+                    latency: started.elapsed(),
+                    models: None,
+                    error: Some(why),
+                }
+            }
+        };
+        let req = channel
+            .provider
+            .models_request(&channel.http, &channel.base_url, secret.as_ref())
+            .timeout(timeout);
+        let (status, body) = match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                (status, resp.bytes().await)
+            }
+            Err(e) => {
+                return Probe {
+                    status: None,
+                    latency: started.elapsed(),
+                    models: None,
+                    error: Some(describe_http_error(e)),
+                }
+            }
+        };
+        let latency = started.elapsed();
+        let body = secrets::scrub(&body.unwrap_or_default(), secret.as_ref());
+        if (200..300).contains(&status) {
+            if secret.is_some() {
+                self.secret_accepted(channel);
+            }
+            return match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(v) => Probe {
+                    status: Some(status),
+                    latency,
+                    models: Some(channel.provider.model_ids(&v)),
+                    error: None,
+                },
+                Err(_) => Probe {
+                    status: Some(status),
+                    latency,
+                    models: None,
+                    error: Some("the model list is not JSON; is base_url right?".into()),
+                },
+            };
+        }
+        if matches!(status, 401 | 403) && secret.is_some() {
+            self.secret_rejected(channel, status);
+        }
+        Probe {
+            status: Some(status),
+            latency,
+            models: None,
+            error: Some(probe_message(status, &body)),
+        }
+    }
+
+    /// Stores a new secret for `channel` in the running gateway; a
+    /// rejection on record for the old one is forgotten.
+    pub fn replace_secret(&self, channel: &Channel, secret: ResolvedSecret) {
+        let was_rejected = channel.clear_key_rejected();
+        channel.set_secret(secret);
+        if was_rejected {
+            if let Some(w) = &self.secret_status {
+                w.accepted(&channel.id);
+            }
+        }
+    }
+
     async fn upstream_models(&self, channel: &Arc<Channel>) -> Vec<String> {
         {
             let lists = self.model_lists.lock().unwrap_or_else(|p| p.into_inner());
@@ -403,26 +553,12 @@ impl Gateway {
                 }
             }
         }
-        let secret = match channel.secret() {
-            ResolvedSecret::Present(s) => Some(s),
-            _ => None,
-        };
-        let req = channel
-            .provider
-            .models_request(&channel.http, &channel.base_url, secret.as_ref())
-            .timeout(Duration::from_secs(5));
-        let list = match req.send().await {
-            Ok(resp) if resp.status().is_success() => resp
-                .json::<serde_json::Value>()
-                .await
-                .map(|v| channel.provider.model_ids(&v))
-                .unwrap_or_default(),
-            Ok(resp) => {
-                tracing::debug!(channel = %channel.id, status = %resp.status(), "model list refused");
-                Vec::new()
-            }
-            Err(e) => {
-                tracing::debug!(channel = %channel.id, error = %describe_http_error(e), "model list unavailable");
+        let list = match self.probe(channel, Duration::from_secs(5)).await {
+            Probe {
+                models: Some(m), ..
+            } => m,
+            p => {
+                tracing::debug!(channel = %channel.id, status = ?p.status, error = ?p.error, "model list unavailable");
                 Vec::new()
             }
         };

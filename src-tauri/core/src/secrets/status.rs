@@ -62,6 +62,7 @@ enum Change {
 }
 
 /// The running gateway's handle on the `channel_status` table.
+#[derive(Clone)]
 pub struct StatusWriter {
     tx: mpsc::Sender<Change>,
 }

@@ -60,8 +60,9 @@ async fn status(
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "listen": state.listen.to_string(),
-        "channels": state.gateway.channels().len(),
-        "routes": state.gateway.config.routes.len(),
+        "channels": state.gateway().channels().len(),
+        "routes": state.gateway().config.routes.len(),
+        "paused": state.paused(),
         "balances": balances,
     })))
 }

@@ -597,7 +597,7 @@ async fn run_messages(
     request_id: String,
 ) -> Result<Response, Refusal> {
     let key = authenticate(state, headers).await.map_err(|e| (e, None))?;
-    let limit = state.gateway.config.server.max_body_bytes;
+    let limit = state.gateway().config.server.max_body_bytes;
     let req = chat::json_object(body, limit).map_err(|e| (e, None))?;
     let body = to_openai(&req).map_err(|e| (e, None))?;
     let stream = body
@@ -625,11 +625,12 @@ async fn run_messages(
     .await?;
     // An Anthropic channel answered the client's own request: its answer is
     // already in the client's format.
-    let native = rec
-        .served_by
-        .as_ref()
-        .and_then(|s| state.gateway.channel(&s.channel))
-        .is_some_and(|c| c.provider_speaks_messages());
+    let native = rec.served_by.as_ref().is_some_and(|s| {
+        state
+            .gateway()
+            .channel(&s.channel)
+            .is_some_and(|c| c.provider_speaks_messages())
+    });
     match answer {
         Answer::Whole(reply) if native => Ok(chat::whole_response(reply.body, guard, &rec)),
         Answer::Whole(reply) => {
@@ -679,7 +680,7 @@ pub async fn count_tokens(
     let request_id = new_request_id();
     let result = async {
         let key = authenticate(&state, &headers).await?;
-        let mut req = chat::json_object(body, state.gateway.config.server.max_body_bytes)?;
+        let mut req = chat::json_object(body, state.gateway().config.server.max_body_bytes)?;
         // Counting needs no max_tokens.
         req.entry("max_tokens").or_insert(json!(1));
         let body = to_openai(&req)?;
@@ -694,7 +695,7 @@ pub async fn count_tokens(
                 allowed: key.models_display(),
             });
         }
-        if state.gateway.resolve(model).is_none() {
+        if state.gateway().resolve(model).is_none() {
             return Err(GatewayError::UnknownModel(model.to_string()));
         }
         let tool_chars = body

@@ -48,7 +48,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// A database failure: logged with a request id, shown without detail.
-fn internal(e: impl std::fmt::Display) -> GatewayError {
+pub(super) fn internal(e: impl std::fmt::Display) -> GatewayError {
     let request_id = chat::new_request_id();
     tracing::error!(request_id = %request_id, error = %e, "management API database error");
     GatewayError::Internal(request_id)
@@ -69,12 +69,12 @@ where
     .map_err(internal)?
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, GatewayError> {
+pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, GatewayError> {
     q.map(|Query(t)| t)
         .map_err(|e| GatewayError::BadRequest(format!("Bad query string: {}", e.body_text())))
 }
 
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, GatewayError> {
+pub(super) fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, GatewayError> {
     b.map(|Json(t)| t)
         .map_err(|e| GatewayError::BadJson(e.body_text()))
 }
@@ -145,7 +145,7 @@ async fn topup(
             "a top-up must be a positive amount".into(),
         ));
     }
-    let buckets = state.gateway.config.buckets.clone();
+    let buckets = state.gateway().config.buckets.clone();
     let note = req.note.filter(|n| !n.trim().is_empty());
     let ledger = Arc::clone(&state.ledger);
     let after = with_db(&state, move |conn| {

@@ -114,8 +114,8 @@ pub(super) async fn run(
             None,
         ));
     }
-    let route = state
-        .gateway
+    let gateway = state.gateway();
+    let route = gateway
         .resolve(&model)
         .ok_or_else(|| (GatewayError::UnknownModel(model.clone()), None))?;
 
@@ -149,7 +149,7 @@ pub(super) async fn run(
         key,
         ledger: &state.ledger,
     };
-    match routing::execute(&state.gateway, &call, &mut guard).await {
+    match routing::execute(&gateway, &call, &mut guard).await {
         Ok(answer) => {
             let snapshot = guard.rec().clone();
             Ok((answer, guard, snapshot))

@@ -102,6 +102,11 @@ pub enum GatewayError {
          here; create one with `switchyard key create NAME`."
     )]
     AdminTokenIsNotAKey,
+    #[error(
+        "Switchyard is paused: it is not forwarding requests. Resume it from the tray menu \
+         (\"Resume gateway\") or the app."
+    )]
+    Paused,
     /// A management-API object (receipt, key, …) that does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -141,6 +146,7 @@ impl GatewayError {
             GatewayError::Upstream { status, .. } => *status,
             GatewayError::AllTargetsFailed { status, .. } => *status,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Paused => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -165,7 +171,7 @@ impl GatewayError {
             | GatewayError::HostNotAllowed(_)
             | GatewayError::OriginNotAllowed(_) => "permission_error",
             GatewayError::TooManyAuthFailures { .. } => "rate_limit_error",
-            GatewayError::AllTargetsFailed { .. } => "upstream_error",
+            GatewayError::AllTargetsFailed { .. } | GatewayError::Paused => "upstream_error",
             GatewayError::BalanceEmpty(_) | GatewayError::BudgetExhausted(_) => {
                 "insufficient_quota"
             }
@@ -194,6 +200,7 @@ impl GatewayError {
             GatewayError::AdminTokenIsNotAKey => Some("invalid_api_key"),
             GatewayError::NotFound(_) => Some("not_found"),
             GatewayError::Conflict(_) => Some("conflict"),
+            GatewayError::Paused => Some("gateway_paused"),
             GatewayError::AllTargetsFailed { status, .. } => Some(match status.as_u16() {
                 504 => "upstream_timeout",
                 503 => "upstream_unavailable",

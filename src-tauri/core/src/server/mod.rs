@@ -13,11 +13,16 @@ mod chat;
 pub mod conn;
 mod error;
 mod guard;
+mod manage;
 mod openai;
+mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, Request};
@@ -33,10 +38,12 @@ pub use error::{AuthFailure, GatewayError};
 
 use crate::keys::{GatewayKey, KeyCache};
 use crate::ledger::Ledger;
-use crate::routing::{Gateway, Recorder};
+use crate::routing::{Gateway, HealthBook, Recorder};
+use crate::secrets::SecretStore;
 
 pub struct AppState {
-    pub gateway: Arc<Gateway>,
+    /// The compiled config; replaced whole when `/api` edits it.
+    pub gateway: ArcSwap<Gateway>,
     pub keys: Arc<KeyCache>,
     pub ledger: Arc<Ledger>,
     /// The ledger and the log line, and any others (tests).
@@ -48,24 +55,56 @@ pub struct AppState {
     /// Where the database lives; `/api` handlers open their own
     /// connections to it off the async path.
     pub data_dir: PathBuf,
+    /// Reads channel secrets when the config is edited; `/api` writes them.
+    pub secrets: Arc<dyn SecretStore>,
+    /// While set, `/v1` refuses requests (the tray's "Pause gateway").
+    pub paused: AtomicBool,
+    /// Per-target outcomes of the last hour, for the health view.
+    pub health: Arc<HealthBook>,
+    /// One config edit at a time.
+    pub(crate) edits: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// The gateway as configured now. A request holds on to the one it
+    /// started with, even if the config is edited meanwhile.
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.gateway.load_full()
+    }
+
+    pub fn paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    /// Pauses or resumes `/v1`; the management API stays up.
+    pub fn set_paused(&self, paused: bool) {
+        if self.paused.swap(paused, Ordering::Relaxed) != paused {
+            tracing::info!("gateway {}", if paused { "paused" } else { "resumed" });
+        }
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let max_body = state.gateway.config.server.max_body_bytes;
-    let guard = Arc::new(guard::Guard::new(
-        &state.gateway.config.server,
-        state.listen,
-    ));
-    Router::new()
-        .route("/health", get(health))
+    let gateway = state.gateway();
+    let max_body = gateway.config.server.max_body_bytes;
+    let guard = Arc::new(guard::Guard::new(&gateway.config.server, state.listen));
+    let v1 = Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{model}", get(openai::retrieve_model))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            refuse_when_paused,
+        ));
+    Router::new()
+        .route("/health", get(health))
+        .merge(v1)
         .merge(admin::routes())
         .merge(api::routes())
+        .merge(manage::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(guard, guard::check))
@@ -90,6 +129,23 @@ fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
     GatewayError::Internal(request_id).into_response()
 }
 
+/// While the gateway is paused, `/v1` answers 503 in the caller's format.
+async fn refuse_when_paused(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: Request<axum::body::Body>,
+    next: middleware::Next,
+) -> Response {
+    if !state.paused() {
+        return next.run(req).await;
+    }
+    let err = GatewayError::Paused;
+    if req.headers().contains_key("anthropic-version") {
+        err.into_anthropic_response()
+    } else {
+        err.into_response()
+    }
+}
+
 async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
@@ -99,6 +155,9 @@ async fn not_found(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
+    if ui::is_ui_path(&method, uri.path()) {
+        return ui::serve(&uri);
+    }
     let err = GatewayError::UnknownEndpoint(format!("{method} {}", uri.path()));
     if headers.contains_key("anthropic-version") {
         err.into_anthropic_response()

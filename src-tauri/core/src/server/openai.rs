@@ -104,7 +104,7 @@ async fn chat(
     request_id: String,
 ) -> Result<Response, Refusal> {
     let key = authenticate(state, headers).await.map_err(|e| (e, None))?;
-    let limit = state.gateway.config.server.max_body_bytes;
+    let limit = state.gateway().config.server.max_body_bytes;
     let body = parse_body(body, limit).map_err(|e| (e, None))?;
     let stream = body
         .get("stream")
@@ -208,7 +208,7 @@ pub async fn embeddings(
         let key = authenticate(&state, &headers)
             .await
             .map_err(|e| (e, None))?;
-        let limit = state.gateway.config.server.max_body_bytes;
+        let limit = state.gateway().config.server.max_body_bytes;
         let body = chat::json_object(body, limit).map_err(|e| (e, None))?;
         check_embeddings(&body).map_err(|e| (e, None))?;
         let base64 = body.get("encoding_format").and_then(|f| f.as_str()) == Some("base64");
@@ -261,7 +261,7 @@ pub async fn retrieve_model(
     let found = async {
         let key = authenticate(&state, &headers).await?;
         let route = state
-            .gateway
+            .gateway()
             .resolve(&model)
             .filter(|_| key.allows_model(&model))
             .filter(|r| {
@@ -300,13 +300,13 @@ pub async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap)
         Err(e) if anthropic_client => return super::anthropic::error_response(e),
         Err(e) => return e.into_response(),
     };
-    let routes: Vec<(String, Arc<crate::routing::Route>)> = state
-        .gateway
+    let gateway = state.gateway();
+    let routes: Vec<(String, Arc<crate::routing::Route>)> = gateway
         .model_names()
         .await
         .into_iter()
         .filter(|m| key.allows_model(m))
-        .filter_map(|m| state.gateway.resolve(&m).map(|r| (m, r)))
+        .filter_map(|m| gateway.resolve(&m).map(|r| (m, r)))
         .filter(|(_, r)| {
             r.targets
                 .iter()
