@@ -98,6 +98,7 @@ export function ChannelsView({ refreshStatus }: ViewProps) {
 
       <Dialog open={adding} onClose={() => setAdding(false)} title="Add a channel" testId="channel-add-dialog">
         <AddChannel
+          onChanged={changed}
           onDone={() => {
             setAdding(false);
             changed();
@@ -259,7 +260,15 @@ export function TestResult({ result }: { result: ChannelTest | { error: string }
 }
 
 /** Pick a preset, then fill in the form it prefills. */
-export function AddChannel({ onDone, presetFilter }: { onDone: (c: Channel) => void; presetFilter?: (p: Preset) => boolean }) {
+export function AddChannel({
+  onDone,
+  onChanged,
+  presetFilter,
+}: {
+  onDone: (c: Channel) => void;
+  onChanged?: () => void;
+  presetFilter?: (p: Preset) => boolean;
+}) {
   const presets = useLoad(() => api.presets(), []);
   const [preset, setPreset] = useState<Preset | null>(null);
   const [custom, setCustom] = useState(false);
@@ -271,7 +280,7 @@ export function AddChannel({ onDone, presetFilter }: { onDone: (c: Channel) => v
         <button type="button" className="btn btn-link" onClick={() => (setPreset(null), setCustom(false))}>
           ← Other provider
         </button>
-        <ChannelForm preset={preset} onSaved={onDone} />
+        <ChannelForm preset={preset} onSaved={onDone} onChanged={onChanged} />
       </div>
     );
   }
@@ -309,10 +318,13 @@ export function ChannelForm({
   preset = null,
   initial,
   onSaved,
+  onChanged,
 }: {
   preset?: Preset | null;
   initial?: Channel;
   onSaved: (c: Channel) => void;
+  /** Called as soon as the config changed, even if a later step fails. */
+  onChanged?: () => void;
 }) {
   const editing = initial !== undefined;
   const [id, setId] = useState(initial?.id ?? (preset?.id === 'custom' ? '' : suggestId(preset)));
@@ -327,6 +339,8 @@ export function ChannelForm({
   const [secret, setSecret] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  // A new channel that was saved while its key was not: a retry only stores the key.
+  const [created, setCreated] = useState<Channel | null>(null);
 
   const needsBaseUrl = type === 'openai-compatible';
 
@@ -361,6 +375,8 @@ export function ChannelForm({
         const oldMult = initial.price_multiplier;
         if ((mult ?? null) !== oldMult) patch.price_multiplier = mult ?? null;
         ch = Object.keys(patch).length ? await api.updateChannel(initial.id, patch) : initial;
+      } else if (created) {
+        ch = created;
       } else {
         const body: NewChannel = { id, type, bucket, secret: secretValue };
         if (brand.trim()) body.brand = brand.trim();
@@ -368,6 +384,8 @@ export function ChannelForm({
         if (modelList.length) body.models = modelList;
         if (mult !== undefined) body.price_multiplier = mult;
         ch = await api.createChannel(body);
+        setCreated(ch);
+        onChanged?.();
       }
       if (secretSource === 'keyring' && secret) {
         try {
@@ -392,7 +410,7 @@ export function ChannelForm({
       <div className="form-grid">
         <label>
           Id <span className="muted small">(also names its keyring entry)</span>
-          <input value={id} onChange={(e) => setId(e.target.value)} disabled={editing} required data-testid="channel-id" />
+          <input value={id} onChange={(e) => setId(e.target.value)} disabled={editing || created !== null} required data-testid="channel-id" />
         </label>
         <label>
           Type
@@ -462,8 +480,13 @@ export function ChannelForm({
       {secretSource === 'keyring' ? <p className="muted small">The key goes straight into the OS keyring. Switchyard never shows it again.</p> : null}
       <ErrorBox error={error} />
       <div className="row-actions">
+        {created && error ? (
+          <button type="button" className="btn" onClick={() => onSaved(created)} data-testid="channel-continue-without-key">
+            Continue without the key
+          </button>
+        ) : null}
         <button type="submit" className="btn btn-primary" disabled={busy} data-testid="channel-save">
-          {busy ? 'Saving…' : editing ? 'Save' : 'Add channel'}
+          {busy ? 'Saving…' : editing ? 'Save' : created ? 'Store key' : 'Add channel'}
         </button>
       </div>
     </form>

@@ -18,6 +18,7 @@ import {
 import { Badge, CodeBlock, CopyButton, ErrorBox, useLoad } from '../components/ui';
 import { AddChannel } from './ChannelsView';
 import { CreateKeyForm } from './KeysView';
+import { BalanceCard } from './SpendView';
 import { bucketLabel, formatMicro, formatMs } from '../lib/money';
 import { snippets } from '../lib/snippets';
 
@@ -96,7 +97,24 @@ export function Onboarding({ status, refreshStatus, onClose }: { status: Status 
         </li>
         <li className={`step ${step === 3 ? 'current' : ''}`} data-testid="onboarding-step-request">
           <h2>3. Make a first request</h2>
-          {key && channel ? <FirstRequest gatewayKey={key.key} hint={modelHint} /> : <p className="muted">After the key is made.</p>}
+          {key && channel ? (
+            <>
+              {(status?.balances ?? [])
+                .filter((b) => b.bucket === channel.bucket && b.balance_micro <= 0)
+                .map((b) => (
+                  <div key={b.bucket} className="stack">
+                    <p className="muted small">
+                      {bucketLabel(b.bucket)} pays for this channel and is empty, so priced requests are refused before anything is sent. Put
+                      money on the books first (this only records what you paid your provider):
+                    </p>
+                    <BalanceCard bucket={b} onTopup={refreshStatus} />
+                  </div>
+                ))}
+              <FirstRequest gatewayKey={key.key} hint={modelHint} />
+            </>
+          ) : (
+            <p className="muted">After the key is made.</p>
+          )}
         </li>
       </ol>
     </div>
@@ -192,14 +210,16 @@ function FirstRequest({ gatewayKey, hint }: { gatewayKey: string; hint: string }
       .then(async (a) => {
         setAnswer(a);
         if (a.requestId) {
-          // The receipt is written just after the answer; give the writer a moment.
-          for (let i = 0; i < 5; i++) {
+          // The final receipt is written just after the answer; give the writer a moment.
+          for (let i = 0; i < 10; i++) {
             try {
-              setReceipt(await api.receipt(a.requestId));
-              return;
+              const r = await api.receipt(a.requestId);
+              setReceipt(r);
+              if (r.status !== 'pending') return;
             } catch {
-              await new Promise((r) => setTimeout(r, 300));
+              // not written yet
             }
+            await new Promise((res) => setTimeout(res, 300));
           }
         }
       })

@@ -200,7 +200,7 @@ export function SpendView({ status, refreshStatus }: ViewProps) {
   );
 }
 
-function BalanceCard({ bucket, onTopup }: { bucket: Bucket; onTopup: () => void }) {
+export function BalanceCard({ bucket, onTopup }: { bucket: Bucket; onTopup: () => void }) {
   const [amount, setAmount] = useState('');
   const [note, setNote] = useState('');
   const [busy, setBusy] = useState(false);
