@@ -8,7 +8,7 @@ export interface Snippets {
 }
 
 /** `origin` is the page's origin (the gateway itself); `key` may be a placeholder. */
-export function snippets(origin: string, key: string, model = 'gpt-4o-mini'): Snippets {
+export function snippets(origin: string, key: string, model = 'MODEL'): Snippets {
   const base = `${origin.replace(/\/+$/, '')}/v1`;
   const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'Hello' }] });
   return {

@@ -7,6 +7,9 @@ import { snippets } from '../lib/snippets';
 
 export function KeysView({ status }: ViewProps) {
   const keys = useLoad(() => api.keys(), []);
+  // Snippets name a model the gateway really routes, when there is one.
+  const routes = useLoad(() => api.routes().catch(() => null), []);
+  const sampleModel = routes.data?.routes[0]?.model;
   const [created, setCreated] = useState<CreatedKey | null>(null);
   const [revoking, setRevoking] = useState<GatewayKey | null>(null);
   const [showRevoked, setShowRevoked] = useState(false);
@@ -71,10 +74,10 @@ export function KeysView({ status }: ViewProps) {
         )}
       </section>
 
-      <SnippetsPanel keyText="sy-…" title="Point a tool at the gateway" />
+      <SnippetsPanel keyText="sy-…" title="Point a tool at the gateway" model={sampleModel} />
 
       <Dialog open={created !== null} onClose={() => setCreated(null)} title={`Key “${created?.name ?? ''}” created`} testId="key-created">
-        {created ? <CreatedKeyBody k={created} /> : null}
+        {created ? <CreatedKeyBody k={created} model={sampleModel} /> : null}
       </Dialog>
 
       <Confirm
@@ -166,7 +169,7 @@ function KeyRow({ k, currencies, onRevoke }: { k: GatewayKey; currencies: Partia
   );
 }
 
-function CreatedKeyBody({ k }: { k: CreatedKey }) {
+function CreatedKeyBody({ k, model }: { k: CreatedKey; model?: string }) {
   return (
     <div className="stack">
       <p className="warn" role="note">
@@ -178,7 +181,7 @@ function CreatedKeyBody({ k }: { k: CreatedKey }) {
         </code>
         <CopyButton text={k.key} label="Copy key" testId="key-secret-copy" />
       </div>
-      <SnippetsPanel keyText={k.key} title="Use it" />
+      <SnippetsPanel keyText={k.key} title="Use it" model={model} />
     </div>
   );
 }

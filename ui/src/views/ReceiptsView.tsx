@@ -140,13 +140,17 @@ export function ReceiptsView(_props: ViewProps) {
   rowCount.current = rows.length;
   const virtualizerRef = useRef(virtualizer);
   virtualizerRef.current = virtualizer;
+  // Keys pressed faster than a frame build on the row about to be focused.
+  const pendingFocus = useRef<number | null>(null);
   const moveFocus = useCallback((from: number, delta: number) => {
-    const i = from + delta;
+    const i = (pendingFocus.current ?? from) + delta;
     if (i < 0 || i >= rowCount.current) return;
+    pendingFocus.current = i;
     virtualizerRef.current.scrollToIndex(i, { align: 'auto' });
     requestAnimationFrame(() => {
       const el = scrollRef.current?.querySelector<HTMLElement>(`[data-index="${i}"]`);
       el?.focus();
+      if (pendingFocus.current === i) pendingFocus.current = null;
     });
   }, []);
 
