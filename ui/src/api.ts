@@ -230,7 +230,8 @@ export const CHANNEL_TYPES: readonly ChannelType[] = [
   'gemini',
   'openai-compatible',
 ];
-export type SecretState = 'set' | 'missing' | 'rejected' | 'not_needed';
+/** `unavailable`: the OS keyring cannot be read right now (see `detail`). */
+export type SecretState = 'set' | 'missing' | 'rejected' | 'not_needed' | 'unavailable';
 
 export interface Channel {
   id: string;

@@ -6,6 +6,7 @@ const LABEL: Record<SecretState, [string, string, string]> = {
   missing: ['warn', 'key missing', 'No key stored yet: requests to this channel will fail'],
   rejected: ['fail', 'key rejected', 'The provider refused this key (401/403): store a new one'],
   not_needed: ['info', 'no key needed', 'This channel needs no key (a local server)'],
+  unavailable: ['warn', 'keyring unavailable', 'The OS keyring cannot be read, so the key state is unknown'],
 };
 
 export function SecretBadge({ state, env, detail, testId }: { state: SecretState; env?: string | null; detail?: string | null; testId?: string }) {

@@ -214,7 +214,7 @@ function ChannelRow({
                 {c.secret.state === 'set' ? 'Replace key' : 'Set key'}
               </button>
             ) : null}
-            {c.secret.source === 'keyring' && c.secret.state !== 'missing' ? (
+            {c.secret.source === 'keyring' && (c.secret.state === 'set' || c.secret.state === 'rejected') ? (
               <button type="button" className="btn btn-small" onClick={onForget} data-testid="channel-delete-secret">
                 Delete key
               </button>
