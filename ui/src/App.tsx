@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import { api, errorMessage, setUnauthorizedHandler, type Status } from './api';
-import { clearToken, getToken } from './auth';
+import { captureToken, clearToken, getToken } from './auth';
 import { usePath } from './router';
 import { VIEWS } from './views';
 import { StatusStrip } from './components/StatusStrip';
@@ -16,7 +16,20 @@ export function App() {
       setRejected(true);
       setTokenState(null);
     });
-    return () => setUnauthorizedHandler(null);
+    // An admin link opened in this tab changes only the hash: pick it up.
+    const onHash = () => {
+      captureToken();
+      const t = getToken();
+      if (t) {
+        setRejected(false);
+        setTokenState(t);
+      }
+    };
+    window.addEventListener('hashchange', onHash);
+    return () => {
+      setUnauthorizedHandler(null);
+      window.removeEventListener('hashchange', onHash);
+    };
   }, []);
 
   if (!token) return <NoToken rejected={rejected} />;
