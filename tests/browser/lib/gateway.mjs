@@ -46,19 +46,23 @@ export function switchyardBin() {
   return path.join(target, 'debug', 'switchyard');
 }
 
-let built = false;
-export function ensureBinary() {
+/** The binary's path; with `build`, runs `cargo build -p switchyard` if it is missing. */
+export function ensureBinary({ build = false } = {}) {
   const bin = switchyardBin();
-  if (existsSync(bin) || built) return bin;
+  if (existsSync(bin)) return bin;
   if (process.env.SWITCHYARD_BIN) throw new Error(`SWITCHYARD_BIN=${bin} does not exist`);
+  if (!build) throw new Error(`${bin} does not exist: run \`cargo build -p switchyard\` (npm test does it first)`);
   console.error(`# ${bin} is missing: cargo build -p switchyard`);
   const r = spawnSync('cargo', ['build', '-p', 'switchyard'], {
     cwd: REPO_ROOT,
     stdio: 'inherit',
     timeout: 30 * 60_000,
-    env: { ...process.env, CARGO_TARGET_DIR: path.dirname(path.dirname(bin)) },
+    env: {
+      ...process.env,
+      PATH: `${process.env.PATH}:${path.join(os.homedir(), '.cargo', 'bin')}`,
+      CARGO_TARGET_DIR: path.dirname(path.dirname(bin)),
+    },
   });
-  built = true;
   if (r.status !== 0 || !existsSync(bin)) throw new Error(`cargo build -p switchyard failed (exit ${r.status})`);
   return bin;
 }
@@ -133,6 +137,13 @@ async function launch({ bin, dir, configPath, dataDir, port, startTimeoutMs }) {
   });
   const adminToken = /#token=(sya-[A-Za-z0-9_-]+)/.exec(adminLink)[1];
   const url = `http://127.0.0.1:${port}`;
+
+  // A debug binary serves ui/dist from disk: it must have been built.
+  const index = await fetch(`${url}/`).then((r) => r.text(), () => '');
+  if (!/<script[^>]+src=/.test(index)) {
+    child.kill('SIGKILL');
+    throw new Error('switchyard serve has no web UI to serve at /: build it first (npm --prefix ui ci && npm --prefix ui run build)');
+  }
 
   async function api(method, p, body) {
     const res = await fetch(url + p, {

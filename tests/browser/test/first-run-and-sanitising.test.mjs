@@ -39,13 +39,13 @@ before(async () => {
   browser = await launchBrowser();
   ({ page, events } = await newPage(browser));
   await page.goto(gw.adminLink);
-});
+}, { timeout: 60_000 });
 
 after(async () => {
   await browser?.close().catch(() => {});
   await gw?.stop();
   await mock?.close();
-});
+}, { timeout: 60_000 });
 
 /** Nothing was built from the payloads, nothing ran, nothing was blocked. */
 async function assertInert(where) {

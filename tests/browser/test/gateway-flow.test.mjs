@@ -55,7 +55,7 @@ secret = "none"
   ({ page, events } = await newPage(browser));
   await page.goto(gw.adminLink);
   await page.getByTestId('nav').waitFor();
-});
+}, { timeout: 60_000 });
 
 after(async () => {
   // Leave nothing in the keyring.
@@ -64,7 +64,7 @@ after(async () => {
   await gw?.stop();
   await relayMock?.close();
   await officialMock?.close();
-});
+}, { timeout: 60_000 });
 
 function sdk() {
   assert.ok(gatewayKey, 'the key test must have run first');
