@@ -9,6 +9,11 @@ export function RoutesView({ refreshStatus }: ViewProps) {
   const routes = useLoad(() => api.routes(), []);
   const channels = useLoad(() => api.channels(), []);
   const [editing, setEditing] = useState<string | null>(null); // route model, or '' for a new one
+  const edit = (model: string) => {
+    setEditing(model);
+    // Bring the editor into view (it may be below the tree).
+    requestAnimationFrame(() => document.querySelector('[data-testid=route-editor]')?.scrollIntoView({ block: 'nearest' }));
+  };
 
   const changed = () => {
     setEditing(null);
@@ -26,7 +31,7 @@ export function RoutesView({ refreshStatus }: ViewProps) {
         <button type="button" className="btn" onClick={() => routes.reload()} data-testid="routes-refresh">
           Refresh
         </button>
-        <button type="button" className="btn btn-primary" onClick={() => setEditing('')} data-testid="route-new" disabled={editing === ''}>
+        <button type="button" className="btn btn-primary" onClick={() => edit('')} data-testid="route-new" disabled={editing === ''}>
           New route
         </button>
       </div>
@@ -38,29 +43,30 @@ export function RoutesView({ refreshStatus }: ViewProps) {
 
       <ErrorBox error={routes.error} />
 
-      {editing === '' ? (
-        <RouteEditor channels={channelList} onSaved={changed} onCancel={() => setEditing(null)} />
+      {editing === '' ? <RouteEditor channels={channelList} onSaved={changed} onCancel={() => setEditing(null)} /> : null}
+
+      {routes.data && list.length === 0 && editing !== '' ? (
+        <Empty title="No routes yet." testId="routes-empty">
+          {channelList.length === 0
+            ? 'Add a channel first (Channels), then create a route that sends a model name to it.'
+            : 'Create a route to send a model name to a primary channel with backups. Channels that expose models (models = ["*"]) also serve them without a route.'}
+        </Empty>
       ) : null}
 
-      <section aria-label="Routes" data-testid="routes-list">
-        <h2>Routes</h2>
-        {routes.data && list.length === 0 ? (
-          <Empty title="No routes yet." testId="routes-empty">
-            {channelList.length === 0
-              ? 'Add a channel first (Channels), then create a route that sends a model name to it.'
-              : 'Create a route to send a model name to a primary channel with backups. Channels that expose models (models = ["*"]) also serve them without a route.'}
-          </Empty>
-        ) : null}
-        {list.map((r) =>
-          editing === r.model ? (
-            <RouteEditor key={r.model} route={r} channels={channelList} onSaved={changed} onCancel={() => setEditing(null)} />
-          ) : (
-            <RouteCard key={r.model} route={r} onEdit={() => setEditing(r.model)} />
-          ),
-        )}
-      </section>
+      {routes.data && routes.data.tree.length > 0 ? <RouteTree tree={routes.data.tree} routes={list} onEdit={edit} /> : null}
 
-      {routes.data && routes.data.tree.length > 0 ? <RouteTree tree={routes.data.tree} routes={list} /> : null}
+      {list.length > 0 ? (
+        <section aria-label="Routes" data-testid="routes-list">
+          <h2>Routes</h2>
+          {list.map((r) =>
+            editing === r.model ? (
+              <RouteEditor key={r.model} route={r} channels={channelList} onSaved={changed} onCancel={() => setEditing(null)} />
+            ) : (
+              <RouteCard key={r.model} route={r} onEdit={() => edit(r.model)} />
+            ),
+          )}
+        </section>
+      ) : null}
     </div>
   );
 }
@@ -129,7 +135,8 @@ function PriceText({ price }: { price: Target['price'] }) {
 }
 
 /** channel type → brand → channel → routed models (with their primary/backup place). */
-function RouteTree({ tree, routes }: { tree: RouteTreeType[]; routes: Route[] }) {
+function RouteTree({ tree, routes, onEdit }: { tree: RouteTreeType[]; routes: Route[]; onEdit: (model: string) => void }) {
+  const editable = (route: string) => routes.some((r) => r.model === route && !r.passthrough);
   const healthOf = (route: string, position: number) => routes.find((r) => r.model === route)?.targets.find((t) => t.position === position)?.health ?? null;
   return (
     <section aria-label="Route tree" data-testid="route-tree">
@@ -145,12 +152,15 @@ function RouteTree({ tree, routes }: { tree: RouteTreeType[]; routes: Route[] })
                   <ul>
                     {b.channels.map((c) => (
                       <li key={c.id} data-testid="tree-channel">
-                        <span className="mono">{c.id}</span>{' '}
-                        <span className="muted small">
-                          <span className={`bucket-dot bucket-${c.bucket}`} aria-hidden="true" />
-                          {bucketLabel(c.bucket)}
+                        <span className="tree-line">
+                          <span className="mono">{c.id}</span>
+                          <span className="muted small">
+                            <span className={`bucket-dot bucket-${c.bucket}`} aria-hidden="true" />
+                            {bucketLabel(c.bucket)}
+                          </span>
+                          {c.globs && c.globs.length ? <span className="muted small">exposes {c.globs.join(', ')}</span> : null}
+                          {c.models.length === 0 && !(c.globs && c.globs.length) ? <span className="muted small">no routes</span> : null}
                         </span>
-                        {c.globs && c.globs.length ? <span className="muted small">exposes {c.globs.join(', ')} </span> : null}
                         {c.models.length ? (
                           <ul>
                             {c.models.map((m) => (
@@ -161,12 +171,15 @@ function RouteTree({ tree, routes }: { tree: RouteTreeType[]; routes: Route[] })
                                   {m.position === 0 ? 'primary' : `backup ${m.position}`} of {m.of}
                                 </span>{' '}
                                 <HealthBadges h={healthOf(m.route, m.position)} />
+                                {editable(m.route) ? (
+                                  <button type="button" className="btn btn-link small" onClick={() => onEdit(m.route)} aria-label={`Edit route ${m.route}`}>
+                                    edit route
+                                  </button>
+                                ) : null}
                               </li>
                             ))}
                           </ul>
-                        ) : c.globs && c.globs.length ? null : (
-                          <span className="muted small"> · no routes</span>
-                        )}
+                        ) : null}
                       </li>
                     ))}
                   </ul>
