@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decimalToMicro, formatMicro, formatPercent, formatTokens, microToDecimal, roundDecimal } from './money';
+import { decimalToMicro, formatMicro, formatMicroExact, formatPercent, formatTokens, microToDecimal, roundDecimal } from './money';
 
 describe('microToDecimal', () => {
   it('is exact for integers of micro-units', () => {
@@ -27,6 +27,10 @@ describe('formatMicro', () => {
   it('keeps fractions of a cent visible instead of rounding to zero', () => {
     expect(formatMicro(3848, 'USD', 'en-US')).toBe('$0.003848');
     expect(formatMicro(322_079, 'USD', 'en-US')).toBe('$0.3221');
+  });
+  it('can show every micro-unit for ledgers', () => {
+    expect(formatMicroExact(19_559_921, 'USD', 'en-US')).toBe('$19.559921');
+    expect(formatMicroExact(20_000_000, 'USD', 'en-US')).toBe('$20.00');
   });
   it('shows negative balances', () => {
     expect(formatMicro(-1_230_000, 'USD', 'en-US')).toBe('-$1.23');

@@ -94,6 +94,15 @@ export function formatMicro(micro: number, currency: string | null | undefined, 
   return code ? `${dec} ${code}` : dec;
 }
 
+/** Every micro-unit shown (2 to 6 decimals): for ledgers, where cents hide movement. */
+export function formatMicroExact(micro: number, currency: string | null | undefined, locale?: string): string {
+  const dec = roundDecimal(microToDecimal(micro), 2, 6);
+  const code = (currency ?? '').trim();
+  const f = code ? currencyFormatter(code, 2, 6, locale) : null;
+  if (f) return f.format(dec as unknown as number);
+  return code ? `${dec} ${code}` : dec;
+}
+
 /** A decimal amount string from the API ("12.500000") in its currency. */
 export function formatAmount(amount: string, currency: string, locale?: string): string {
   const micro = decimalToMicro(amount);

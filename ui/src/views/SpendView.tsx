@@ -13,6 +13,7 @@ import {
   type BucketCurrencies,
 } from '../lib/spend';
 import { downloadText, toCsv } from '../lib/csv';
+import { LedgerEntries } from './LedgerEntries';
 
 const SpendChart = lazy(() => import('./SpendChart'));
 
@@ -37,6 +38,7 @@ export function SpendView({ status, refreshStatus }: ViewProps) {
   const [from, setFrom] = useState(() => isoDay(Date.now() - 6 * 86_400_000));
   const [to, setTo] = useState(() => isoDay(Date.now()));
   const [by, setBy] = useState<SpendDimension>('model');
+  const [ledgerVersion, setLedgerVersion] = useState(0);
 
   const customInvalid = kind === 'custom' && (!from || !to || from > to);
   const range: SpendRange = kind === 'custom' ? { from, to } : { since: kind };
@@ -74,7 +76,14 @@ export function SpendView({ status, refreshStatus }: ViewProps) {
       <h1>Spend</h1>
       <section className="balances" aria-label="Balances" data-testid="balances">
         {(status?.balances ?? []).map((b) => (
-          <BalanceCard key={b.bucket} bucket={b} onTopup={refreshStatus} />
+          <BalanceCard
+            key={b.bucket}
+            bucket={b}
+            onTopup={() => {
+              refreshStatus();
+              setLedgerVersion((v) => v + 1);
+            }}
+          />
         ))}
         {!status ? <p className="muted">Loading balances…</p> : null}
       </section>
@@ -196,6 +205,8 @@ export function SpendView({ status, refreshStatus }: ViewProps) {
           </div>
         )}
       </section>
+
+      <LedgerEntries version={ledgerVersion} />
     </div>
   );
 }
