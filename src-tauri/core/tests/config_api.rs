@@ -482,3 +482,78 @@ async fn the_ui_is_served_at_the_root_with_a_strict_content_security_policy() {
     assert_eq!(body["error"]["code"], "unknown_url");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_management_route_and_each_is_real_and_guarded() {
+    let (app, _mocks) = new_app().await;
+    let r = app
+        .http
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200, "served without a token");
+    let doc: Value = r.json().await.expect("json");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    for schema in [
+        "ErrorBody",
+        "Receipt",
+        "Usage",
+        "ChannelSpec",
+        "RouteSpec",
+        "CreateKeyBody",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} documented"
+        );
+    }
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut operations = 0;
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{bucket}", "credit")
+            .replace("{id}", "official")
+            .replace("{model}", "fallback")
+            .replace("{name}", "all");
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            operations += 1;
+            // The guard slows an address after ten bad credentials: each
+            // few requests come from another loopback address.
+            let from: std::net::IpAddr = [127, 0, 0, 2 + (operations / 8) as u8].into();
+            let client = reqwest::Client::builder()
+                .local_address(from)
+                .build()
+                .expect("client");
+            let m: reqwest::Method = method.to_uppercase().parse().expect("method");
+            let resp = client
+                .request(m, app.url(&concrete))
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(
+                resp.status(),
+                401,
+                "{method} {path} is documented, exists, and needs the admin token"
+            );
+        }
+    }
+    assert!(operations >= 29, "{operations} operations documented");
+    for want in [
+        "/api/channels/{id}/secret",
+        "/api/routes/{model}",
+        "/api/dry-run",
+        "/api/health",
+        "/api/receipts/{id}",
+        "/api/spend",
+        "/api/keys",
+    ] {
+        assert!(paths.contains_key(want), "{want} documented");
+    }
+    app.stop().await;
+}

@@ -35,7 +35,7 @@ pub enum EditError {
 }
 
 /// A channel as the API describes it; `None` leaves a key out.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelSpec {
     pub id: String,
@@ -53,7 +53,7 @@ pub struct ChannelSpec {
 
 /// Changes to a channel. A field that is absent is left alone; `null`
 /// removes an optional key.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     #[serde(default, deserialize_with = "some")]
@@ -78,7 +78,7 @@ where
 }
 
 /// One target of a route: the channel and the model it is asked for there.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
     pub channel: String,
@@ -86,7 +86,7 @@ pub struct TargetSpec {
 }
 
 /// A route's targets (primary first) and its cross-bucket rule.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     pub targets: Vec<TargetSpec>,

@@ -15,7 +15,7 @@ use super::Usage;
 use crate::config::PriceOverride;
 
 /// Micro-units of the bucket currency per 1M tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, utoipa::ToSchema)]
 pub struct UnitPrices {
     pub input: i64,
     pub cached_input: i64,

@@ -12,7 +12,7 @@ use super::Usage;
 use crate::routing::RequestRecord;
 
 /// A receipt as stored.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Receipt {
     pub id: String,
     /// Unix milliseconds.
@@ -31,6 +31,7 @@ pub struct Receipt {
     pub bucket: Option<String>,
     pub cross_bucket_fallback: bool,
     /// The attempt chain as JSON.
+    #[schema(value_type = Vec<Object>)]
     pub attempts: serde_json::Value,
     /// The route walked, in plain words.
     pub walk: String,

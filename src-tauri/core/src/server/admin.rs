@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use super::{bearer_token, AppState, GatewayError};
+use super::{bearer_token, AppState, ErrorBody, GatewayError};
 use crate::config::Bucket;
 use crate::keys::hash_key;
 
@@ -48,6 +48,7 @@ pub(super) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Gat
 }
 
 /// What this gateway is: version, address, size, and the balances.
+#[utoipa::path(get, path = "/api/status", tag = "Gateway", summary = "What this gateway is: version, address, paused, balances", security(("admin_token" = [])), responses((status = 200, description = "Status", body = serde_json::Value), (status = 401, description = "No admin token", body = ErrorBody)))]
 async fn status(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

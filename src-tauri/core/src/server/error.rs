@@ -115,6 +115,25 @@ pub enum GatewayError {
     Conflict(String),
 }
 
+/// Every refusal's body, in OpenAI's error shape (`/v1` and `/api`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// What went wrong and what to do about it, in words.
+    pub message: String,
+    /// `invalid_request_error`, `permission_error`, `insufficient_quota`, …
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The request field at fault, if one is.
+    pub param: Option<&'static str>,
+    /// A stable machine-readable code, e.g. `model_not_found`.
+    pub code: Option<&'static str>,
+}
+
 /// Marks a response refusing a missing or wrong credential, so the
 /// connection guard can count failures per client address.
 #[derive(Debug, Clone, Copy)]
@@ -224,15 +243,15 @@ impl GatewayError {
         if let GatewayError::Upstream { body, .. } = self {
             return openai_error_passthrough(body);
         }
-        let body = json!({
-            "error": {
-                "message": self.to_string(),
-                "type": self.openai_type(),
-                "param": self.param(),
-                "code": self.code(),
-            }
-        });
-        Bytes::from(body.to_string())
+        let body = ErrorBody {
+            error: ErrorDetail {
+                message: self.to_string(),
+                kind: self.openai_type(),
+                param: self.param(),
+                code: self.code(),
+            },
+        };
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
     }
 }
 

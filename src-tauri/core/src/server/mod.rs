@@ -15,6 +15,7 @@ mod error;
 mod guard;
 mod manage;
 mod openai;
+pub mod openapi;
 mod ui;
 
 use std::net::SocketAddr;
@@ -34,7 +35,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use admin::AdminToken;
-pub use error::{AuthFailure, GatewayError};
+pub use error::{AuthFailure, ErrorBody, GatewayError};
 
 use crate::keys::{GatewayKey, KeyCache};
 use crate::ledger::Ledger;
@@ -101,6 +102,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ));
     Router::new()
         .route("/health", get(health))
+        .route("/api/openapi.json", get(openapi::serve))
         .merge(v1)
         .merge(admin::routes())
         .merge(api::routes())

@@ -1,0 +1,83 @@
+//! The management API's OpenAPI document, generated from the handlers'
+//! annotations and the request and record types, served without auth at
+//! `/api/openapi.json` so that tools can read what `/api` offers.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchyard management API",
+        description = "The loopback API behind the Switchyard app: channels, routes, gateway keys, \
+                       buckets, receipts, spend and health. Every route takes the admin token \
+                       (`Authorization: Bearer sya-…`); money is in integer micro-units of each \
+                       bucket's own currency, never blended across buckets."
+    ),
+    paths(
+        super::admin::status,
+        super::api::buckets,
+        super::api::topup,
+        super::api::entries,
+        super::api::receipt_page,
+        super::api::receipt,
+        super::api::spend_report,
+        super::api::list_keys,
+        super::api::create_key,
+        super::api::revoke_key,
+        super::manage::list_channels,
+        super::manage::one_channel,
+        super::manage::add_channel,
+        super::manage::edit_channel,
+        super::manage::remove_channel,
+        super::manage::set_secret,
+        super::manage::delete_secret,
+        super::manage::test_channel,
+        super::manage::presets,
+        super::manage::local_servers,
+        super::manage::list_routes,
+        super::manage::one_route,
+        super::manage::add_route,
+        super::manage::edit_route,
+        super::manage::remove_route,
+        super::manage::dry_run,
+        super::manage::health,
+        super::manage::pause,
+        super::manage::resume,
+    ),
+    components(schemas(super::error::ErrorBody)),
+    modifiers(&AdminToken)
+)]
+struct ApiDoc;
+
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The admin token (`sya-…`): `switchyard serve` prints it in the admin \
+                         link, and keeps it in the OS keyring. Gateway keys do not open /api.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document itself (for tests and tools).
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc
+}
+
+pub(super) async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
