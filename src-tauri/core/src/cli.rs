@@ -312,7 +312,11 @@ fn spend_report(
     let (from_ms, to_ms) =
         spend::range(chrono::Local::now(), since, from, to).map_err(anyhow::Error::msg)?;
     let conn = db::open(&paths.db())?;
-    let rows = spend::spend(&conn, from_ms, to_ms, by)?;
+    let mut rows = spend::spend(&conn, from_ms, to_ms, by)?;
+    // Unpriced rows take their bucket's currency, when the config says it.
+    if let Ok(config) = Config::load(&paths.config) {
+        rows = spend::adopt_bucket_currency(rows, &config.buckets);
+    }
     let pct = |n: i64, d: i64| {
         if d == 0 {
             "-".to_string()

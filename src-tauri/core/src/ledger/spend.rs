@@ -12,6 +12,8 @@ use chrono::{Local, TimeZone};
 use rusqlite::Connection;
 use serde::Serialize;
 
+use crate::config::{Bucket, BucketsConfig};
+
 const HOUR_MS: i64 = 3_600_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +203,30 @@ pub fn spend(
     Ok(merged.into_values().collect())
 }
 
+/// Gives rows that a bucket paid but that carry no currency (requests
+/// served by unpriced targets cost nothing known) the bucket's currency,
+/// and merges them with that bucket's priced rows of the same group.
+pub fn adopt_bucket_currency(rows: Vec<SpendRow>, buckets: &BucketsConfig) -> Vec<SpendRow> {
+    let mut merged: BTreeMap<(String, String, String), SpendRow> = BTreeMap::new();
+    for mut row in rows {
+        if row.currency.is_empty() {
+            if let Ok(b) = row.bucket.parse::<Bucket>() {
+                row.currency = buckets.currency(b).to_string();
+            }
+        }
+        merged
+            .entry((row.group.clone(), row.bucket.clone(), row.currency.clone()))
+            .or_insert_with(|| SpendRow {
+                group: row.group.clone(),
+                bucket: row.bucket.clone(),
+                currency: row.currency.clone(),
+                ..Default::default()
+            })
+            .add(&row);
+    }
+    merged.into_values().collect()
+}
+
 /// Totals per (bucket, currency) of some rows.
 pub fn totals(rows: &[SpendRow]) -> Vec<SpendRow> {
     let mut t: BTreeMap<(String, String), SpendRow> = BTreeMap::new();
@@ -268,6 +294,33 @@ pub fn parse_since(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unpriced_rows_join_their_buckets_priced_row() {
+        let row = |bucket: &str, currency: &str, cost: i64, unpriced: i64| SpendRow {
+            group: "m".into(),
+            bucket: bucket.into(),
+            currency: currency.into(),
+            requests: 1,
+            unpriced,
+            cost,
+            ..Default::default()
+        };
+        let rows = vec![
+            row("wallet", "CNY", 700, 0),
+            row("wallet", "", 0, 1),
+            row("credit", "", 0, 1),
+            row("", "", 0, 0),
+        ];
+        let out = adopt_bucket_currency(rows, &BucketsConfig::default());
+        let find = |b: &str| out.iter().find(|r| r.bucket == b).cloned().expect("row");
+        assert_eq!(out.len(), 3, "{out:?}");
+        let wallet = find("wallet");
+        assert_eq!((wallet.currency.as_str(), wallet.requests), ("CNY", 2));
+        assert_eq!((wallet.cost, wallet.unpriced), (700, 1));
+        assert_eq!(find("credit").currency, "USD");
+        assert_eq!(find("").currency, "", "nobody paid: no currency");
+    }
 
     #[test]
     fn durations_parse() {

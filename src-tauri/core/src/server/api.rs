@@ -400,6 +400,7 @@ async fn spend_report(
         spend::spend(conn, from_ms, to_ms, by).map_err(internal)
     })
     .await?;
+    let rows = spend::adopt_bucket_currency(rows, &state.gateway().config.buckets);
     let totals = spend::totals(&rows);
     Ok(Json(json!({
         "from": from_ms,
@@ -438,8 +439,9 @@ fn key_json(state: &AppState, k: &keys::GatewayKey) -> Value {
         "project": k.project,
         "daily_budget": budgets_json(&k.daily_budget),
         "monthly_budget": budgets_json(&k.monthly_budget),
-        "created_at": k.created_at,
-        "revoked_at": k.revoked_at,
+        // Unix milliseconds, as every time under /api.
+        "created_at": k.created_at.saturating_mul(1000),
+        "revoked_at": k.revoked_at.map(|t| t.saturating_mul(1000)),
         "active": k.revoked_at.is_none(),
         "spend": spend,
     })

@@ -19,8 +19,8 @@ use super::{AppState, GatewayError};
 use crate::keys::GatewayKey;
 use crate::providers::{prompt_chars, NativeRequest};
 use crate::routing::{
-    self, Answer, Call, CallKind, Encoder, RecordGuard, RequestRecord, RequestStatus, ServedBy,
-    StreamStart,
+    self, Answer, AttemptOutcome, Call, CallKind, Encoder, RecordGuard, RequestRecord,
+    RequestStatus, ServedBy, StreamStart,
 };
 
 /// Chunks buffered between the upstream reader and the client socket.
@@ -83,6 +83,16 @@ pub(super) fn annotate(resp: &mut Response, rec: &RequestRecord) {
     if let Some(s) = &rec.served_by {
         set(h, "x-switchyard-channel", &s.channel);
         set(h, "x-switchyard-bucket", s.bucket.as_str());
+    } else if let Some(a) = rec.attempts.iter().rev().find(|a| {
+        matches!(
+            a.outcome,
+            AttemptOutcome::Skipped {
+                reason: "bucket_empty" | "budget_exhausted"
+            }
+        )
+    }) {
+        // Refused before any upstream call: the bucket that would have paid.
+        set(h, "x-switchyard-bucket", a.bucket.as_str());
     }
     if !rec.warnings.is_empty() {
         set(h, "x-switchyard-warning", &rec.warnings.join("; "));

@@ -364,13 +364,15 @@ fn price_json(t: &Target) -> Value {
 
 fn health_json(state: &AppState, gw: &Gateway, route: &str, position: usize, t: &Target) -> Value {
     let s = state.health.stats(&t.channel.id, &t.model);
-    let circuit = gw.circuit_state(&t.channel.id, &t.model);
-    let retry_in = match circuit {
-        CircuitState::Open => gw
-            .circuit_retry_in(&t.channel.id, &t.model, Instant::now())
-            .map(|d| d.as_millis() as u64),
-        _ => None,
-    };
+    let mut circuit = gw.circuit_state(&t.channel.id, &t.model);
+    let mut retry_in = None;
+    if circuit == CircuitState::Open {
+        match gw.circuit_retry_in(&t.channel.id, &t.model, Instant::now()) {
+            // The cooldown is over: the next request probes it.
+            Some(d) if d.is_zero() => circuit = CircuitState::HalfOpen,
+            d => retry_in = d.map(|d| d.as_millis() as u64),
+        }
+    }
     let (secret, _) = secret_state(&t.channel);
     json!({
         "route": route,
