@@ -1,5 +1,6 @@
 import type { TargetHealth } from '../api';
-import { formatMs, formatPercent } from '../lib/money';
+import { formatInt, formatMs, formatPercent } from '../lib/money';
+import { plural } from '../lib/plural';
 import { Badge } from './ui';
 import { SecretBadge } from './SecretBadge';
 
@@ -10,7 +11,7 @@ export function HealthBadges({ h }: { h: TargetHealth | null }) {
   return (
     <span className="health" data-testid="target-health">
       {h.requests > 0 ? (
-        <Badge tone={rateTone} title={`${h.ok} of ${h.requests} requests succeeded in the last hour`}>
+        <Badge tone={rateTone} title={`${formatInt(h.ok)} of ${plural(h.requests, 'request')} succeeded in the last hour`}>
           {formatPercent(h.success_rate)} ok
         </Badge>
       ) : (
@@ -32,7 +33,7 @@ export function HealthBadges({ h }: { h: TargetHealth | null }) {
       {h.secret !== 'set' && h.secret !== 'not_needed' ? <SecretBadge state={h.secret} /> : null}
       {h.mismatches > 0 ? (
         <Badge tone="warn" title="Answers whose upstream model differed from the one asked for">
-          {h.mismatches} model mismatch
+          {plural(h.mismatches, 'model mismatch')}
         </Badge>
       ) : null}
       {h.last_error ? (

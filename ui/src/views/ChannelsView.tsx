@@ -16,6 +16,7 @@ import type { ViewProps } from '../views';
 import { Badge, Confirm, Dialog, Empty, ErrorBox, useLoad } from '../components/ui';
 import { SecretBadge } from '../components/SecretBadge';
 import { bucketLabel, formatMs } from '../lib/money';
+import { plural } from '../lib/plural';
 
 export function ChannelsView({ refreshStatus }: ViewProps) {
   const channels = useLoad(() => api.channels(), []);
@@ -252,7 +253,7 @@ export function TestResult({ result }: { result: ChannelTest | { error: string }
       <Badge tone={result.ok ? 'ok' : 'fail'}>{result.ok ? 'connected' : 'failed'}</Badge>{' '}
       {result.status !== null ? <span>HTTP {result.status} · </span> : null}
       <span>{formatMs(result.latency_ms)}</span>
-      {result.models !== null ? <span> · {result.models} models</span> : null}
+      {result.models !== null ? <span> · {plural(result.models, 'model')}</span> : null}
       {result.sample.length ? <div className="muted small wrap-anywhere">e.g. {result.sample.join(', ')}</div> : null}
       {result.error ? <div className="wrap-anywhere">{result.error}</div> : null}
     </div>

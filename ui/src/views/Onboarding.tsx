@@ -21,6 +21,7 @@ import { CreateKeyForm } from './KeysView';
 import { BalanceCard } from './SpendView';
 import { bucketLabel, formatMicro, formatMs } from '../lib/money';
 import { snippets } from '../lib/snippets';
+import { plural } from '../lib/plural';
 
 const DISMISSED = 'switchyard.onboarding.dismissed';
 
@@ -160,7 +161,7 @@ function ConnectStep({ onAdded }: { onAdded: (c: Channel, modelHint: string) => 
                 <span>
                   <strong>{label}</strong> <span className="mono small">{s.base_url}</span>{' '}
                   <span className="muted small">
-                    {s.models.length} model{s.models.length === 1 ? '' : 's'}
+                    {plural(s.models.length, 'model')}
                     {s.models.length ? `: ${s.models.slice(0, 4).join(', ')}${s.models.length > 4 ? '…' : ''}` : ''}
                   </span>
                 </span>

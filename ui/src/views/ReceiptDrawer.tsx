@@ -2,6 +2,7 @@ import { api, type ReceiptDetail, type ReceiptStatus, type Usage } from '../api'
 import { Badge, Dialog, ErrorBox, CopyButton, useLoad } from '../components/ui';
 import { bucketLabel, formatInt, formatMicro, formatMs, formatTime } from '../lib/money';
 import { deriveWalk, timeline } from '../lib/walk';
+import { plural } from '../lib/plural';
 
 const STATUS_TONE: Record<ReceiptStatus, string> = {
   ok: 'ok',
@@ -94,8 +95,8 @@ function ReceiptBody({ r }: { r: ReceiptDetail }) {
               cross-bucket fallback
             </Badge>
           ) : null}
-          {r.retry_count > 0 ? <Badge tone="info">{r.retry_count} retries</Badge> : null}
-          {r.fallback_count > 0 ? <Badge tone="info">{r.fallback_count} failovers</Badge> : null}
+          {r.retry_count > 0 ? <Badge tone="info">{plural(r.retry_count, 'retry')}</Badge> : null}
+          {r.fallback_count > 0 ? <Badge tone="info">{plural(r.fallback_count, 'failover')}</Badge> : null}
         </div>
       </section>
 

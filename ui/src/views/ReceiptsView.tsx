@@ -13,6 +13,7 @@ import type { ViewProps } from '../views';
 import { Badge, Empty, ErrorBox } from '../components/ui';
 import { bucketLabel, formatMicro, formatMs, formatTime, formatTimeShort, formatTokens } from '../lib/money';
 import { ReceiptDrawer, StatusBadge } from './ReceiptDrawer';
+import { plural } from '../lib/plural';
 
 const ROW_HEIGHT = 36;
 const FIRST_PAGE = 200;
@@ -162,7 +163,7 @@ export function ReceiptsView(_props: ViewProps) {
       <div className="toolbar">
         <h1>Receipts</h1>
         <span className="muted small" data-testid="receipts-count" aria-live="polite">
-          {rows.length.toLocaleString()} loaded{next ? ', more as you scroll' : ''}
+          {plural(rows.length, 'receipt')} loaded{next ? ', more as you scroll' : ''}
         </span>
         <span className="spacer" />
         <button type="button" className="btn" onClick={() => loadPage(true, null)} data-testid="receipts-refresh">

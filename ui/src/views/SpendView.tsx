@@ -13,6 +13,7 @@ import {
   type BucketCurrencies,
 } from '../lib/spend';
 import { downloadText, toCsv } from '../lib/csv';
+import { plural } from '../lib/plural';
 import { LedgerEntries } from './LedgerEntries';
 
 const SpendChart = lazy(() => import('./SpendChart'));
@@ -120,8 +121,9 @@ export function SpendView({ status, refreshStatus }: ViewProps) {
             <div className="total-label">{bucketLabel(t.bucket)}</div>
             {t.bucket ? <div className="total-cost num">{formatMicro(t.cost, t.currency)}</div> : null}
             <div className="muted small">
-              {formatInt(t.requests)} requests{t.errors ? ` · ${formatInt(t.errors)} errors` : ''}
-              {t.fallbacks ? ` · ${formatInt(t.fallbacks)} fallbacks` : ''}
+              {plural(t.requests, 'request')}
+              {t.errors ? ` · ${plural(t.errors, 'error')}` : ''}
+              {t.fallbacks ? ` · ${plural(t.fallbacks, 'fallback')}` : ''}
             </div>
             {t.unpriced > 0 ? (
               <Badge tone="warn" testId={`spend-unpriced-${t.bucket || 'none'}`} title="Requests whose target has no known price; their cost is not counted">
