@@ -1,12 +1,14 @@
 import type { TargetHealth } from '../api';
 import { formatInt, formatMs, formatPercent } from '../lib/money';
 import { plural } from '../lib/plural';
+import { circuitBadge } from '../lib/circuit';
 import { Badge } from './ui';
 import { SecretBadge } from './SecretBadge';
 
 /** A target's last hour: success rate, latency, circuit and key state. */
 export function HealthBadges({ h }: { h: TargetHealth | null }) {
   if (!h) return null;
+  const circuit = circuitBadge(h.circuit);
   const rateTone = h.success_rate === null ? 'info' : h.success_rate >= 0.95 ? 'ok' : h.success_rate >= 0.7 ? 'warn' : 'fail';
   return (
     <span className="health" data-testid="target-health">
@@ -24,10 +26,9 @@ export function HealthBadges({ h }: { h: TargetHealth | null }) {
           p50 {formatMs(h.p50_ms)} · p95 {formatMs(h.p95_ms)}
         </span>
       ) : null}
-      {h.circuit.state !== 'closed' ? (
-        <Badge tone={h.circuit.state === 'open' ? 'fail' : 'warn'} testId="target-circuit" title="Failing targets are skipped until a probe succeeds">
-          circuit {h.circuit.state.replace('_', '-')}
-          {h.circuit.retry_in_ms !== null ? `, probe in ${formatMs(h.circuit.retry_in_ms)}` : ''}
+      {circuit ? (
+        <Badge tone={circuit.tone} testId="target-circuit" title={circuit.title}>
+          {circuit.text}
         </Badge>
       ) : null}
       {h.secret !== 'set' && h.secret !== 'not_needed' ? <SecretBadge state={h.secret} /> : null}
