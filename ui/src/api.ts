@@ -204,7 +204,9 @@ export interface GatewayKey {
   project: string | null;
   daily_budget: Partial<Record<BucketName, string>>;
   monthly_budget: Partial<Record<BucketName, string>>;
+  /** Unix milliseconds, as every time under /api. */
   created_at: number;
+  /** Unix milliseconds; null while the key is active. */
   revoked_at: number | null;
   active: boolean;
   spend: Partial<Record<BucketName, KeySpend>>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decimalToMicro, formatMicro, formatMicroExact, formatPercent, formatTokens, microToDecimal, roundDecimal } from './money';
+import { decimalToMicro, formatMicro, formatMicroExact, formatPercent, formatTime, formatTimeShort, formatTokens, microToDecimal, roundDecimal } from './money';
 
 describe('microToDecimal', () => {
   it('is exact for integers of micro-units', () => {
@@ -60,5 +60,23 @@ describe('small formatters', () => {
     expect(formatPercent(null)).toBe('—');
     expect(formatPercent(0.0523)).toBe('5.2%');
     expect(formatPercent(1)).toBe('100%');
+  });
+});
+
+describe('times', () => {
+  // A key made at noon UTC on 2026-11-21, as /api/keys sends it (Unix ms).
+  const createdAt = Date.UTC(2026, 10, 21, 12, 0, 0);
+  it('reads key times as Unix milliseconds', () => {
+    const text = formatTime(createdAt, 'en-US');
+    expect(text).toMatch(/2026/);
+    expect(text).toMatch(/Nov (20|21|22)/);
+    expect(formatTime(null)).toBe('—');
+  });
+  it('does not scale small values as if they were seconds', () => {
+    // 1_795_000_000 ms is in January 1970, not in 2026.
+    expect(formatTime(1_795_000_000, 'en-US')).toMatch(/1970/);
+  });
+  it('shows only the clock for today', () => {
+    expect(formatTimeShort(createdAt, createdAt + 1000, 'en-US')).toMatch(/^\d\d:\d\d:\d\d$/);
   });
 });

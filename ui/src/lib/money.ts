@@ -165,11 +165,7 @@ function dateFormat(locale: string | undefined, opts: Intl.DateTimeFormatOptions
   return f;
 }
 
-function toMs(t: number): number {
-  return t < 100_000_000_000 ? t * 1000 : t;
-}
-
-/** Unix time (ms; seconds are recognised and scaled) to local date-time text. */
+/** Unix milliseconds (every time the API sends, key times included) to local date-time text. */
 export function formatTime(t: number | null | undefined, locale?: string): string {
   if (t === null || t === undefined) return '—';
   return dateFormat(locale, {
@@ -179,7 +175,7 @@ export function formatTime(t: number | null | undefined, locale?: string): strin
     hour: '2-digit',
     minute: '2-digit',
     second: '2-digit',
-  }).format(toMs(t));
+  }).format(t);
 }
 
 export function bucketLabel(b: string | null | undefined): string {
@@ -190,7 +186,7 @@ export function bucketLabel(b: string | null | undefined): string {
 
 /** Compact time for table rows: "15:40:23" today, "Nov 21 15:40" this year, else with the year. */
 export function formatTimeShort(t: number, now: number = Date.now(), locale?: string): string {
-  const d = new Date(toMs(t));
+  const d = new Date(t);
   const n = new Date(now);
   if (d.toDateString() === n.toDateString()) {
     return dateFormat(locale, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }).format(d);
