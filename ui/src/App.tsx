@@ -1,10 +1,11 @@
-import { useCallback, useEffect, useState } from 'react';
-import { api, errorMessage, setUnauthorizedHandler, type Status } from './api';
+import { useEffect, useRef, useState } from 'react';
+import { setUnauthorizedHandler } from './api';
 import { captureToken, clearToken, getToken } from './auth';
 import { usePath } from './router';
 import { VIEWS } from './views';
 import { StatusStrip } from './components/StatusStrip';
 import { Onboarding, onboardingDismissed } from './views/Onboarding';
+import { useStatus } from './useStatus';
 
 export function App() {
   const [token, setTokenState] = useState(() => getToken());
@@ -65,26 +66,12 @@ function NoToken({ rejected }: { rejected: boolean }) {
 
 function Shell() {
   const [path, navigate] = usePath();
-  const [status, setStatus] = useState<Status | null>(null);
-  const [statusError, setStatusError] = useState<string | null>(null);
+  const { status, error: statusError, refresh: refreshStatus } = useStatus();
   const [onboarding, setOnboarding] = useState<'unknown' | 'show' | 'hide'>('unknown');
 
-  const refreshStatus = useCallback(() => {
-    api
-      .status()
-      .then((s) => {
-        setStatus(s);
-        setStatusError(null);
-        setOnboarding((o) => (o === 'unknown' ? (s.channels === 0 && !onboardingDismissed() ? 'show' : 'hide') : o));
-      })
-      .catch((e: unknown) => setStatusError(errorMessage(e)));
-  }, []);
-
   useEffect(() => {
-    refreshStatus();
-    const t = setInterval(refreshStatus, 10_000);
-    return () => clearInterval(t);
-  }, [refreshStatus]);
+    if (status && onboarding === 'unknown') setOnboarding(status.channels === 0 && !onboardingDismissed() ? 'show' : 'hide');
+  }, [status, onboarding]);
 
   const current = VIEWS.find((v) => path === v.path || path.startsWith(`${v.path}/`)) ?? VIEWS[0]!;
   const View = current.component;
@@ -92,6 +79,15 @@ function Shell() {
   useEffect(() => {
     document.title = `${current.label} · Switchyard`;
   }, [current.label]);
+
+  // Balances move while another view is open: read them again on every view change.
+  const shown = onboarding === 'show' ? 'onboarding' : current.id;
+  const lastShown = useRef(shown);
+  useEffect(() => {
+    if (lastShown.current === shown) return;
+    lastShown.current = shown;
+    refreshStatus();
+  }, [shown, refreshStatus]);
 
   return (
     <div className="app">

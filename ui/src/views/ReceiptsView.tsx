@@ -74,7 +74,7 @@ function useDebounced<T>(value: T, ms: number): T {
   return v;
 }
 
-export function ReceiptsView(_props: ViewProps) {
+export function ReceiptsView({ refreshStatus }: ViewProps) {
   const [filters, setFilters] = useState<Filters>(EMPTY_FILTERS);
   const query = useDebounced(useMemo(() => toQuery(filters), [filters]), 250);
   const queryKey = JSON.stringify(query);
@@ -166,7 +166,11 @@ export function ReceiptsView(_props: ViewProps) {
           {plural(rows.length, 'receipt')} loaded{next ? ', more as you scroll' : ''}
         </span>
         <span className="spacer" />
-        <button type="button" className="btn" onClick={() => loadPage(true, null)} data-testid="receipts-refresh">
+        <button type="button" className="btn" onClick={() => {
+            loadPage(true, null);
+            refreshStatus();
+          }}
+          data-testid="receipts-refresh">
           Refresh
         </button>
       </div>

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useMemo, useState, type FormEvent } from 'react';
+import { lazy, Suspense, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { api, errorMessage, type Bucket, type SpendDimension, type SpendRange } from '../api';
 import type { ViewProps } from '../views';
 import { Badge, Empty, ErrorBox, Segmented, useLoad } from '../components/ui';
@@ -54,6 +54,21 @@ export function SpendView({ status, refreshStatus }: ViewProps) {
   const daily = useLoad((s) => (customInvalid ? Promise.resolve(null) : api.spend(range, 'day', s)), [rangeKey, customInvalid]);
   const breakdown = useLoad((s) => (customInvalid ? Promise.resolve(null) : api.spend(range, by, s)), [rangeKey, by, customInvalid]);
 
+  // The status strip is read often; when a balance moves (a request was
+  // charged, a top-up landed elsewhere), the reports and ledger follow.
+  const moneyKey = status ? status.balances.map((b) => `${b.bucket}:${b.balance_micro}`).join() : null;
+  const lastMoneyKey = useRef(moneyKey);
+  const { reload: reloadDaily } = daily;
+  const { reload: reloadBreakdown } = breakdown;
+  useEffect(() => {
+    const prev = lastMoneyKey.current;
+    lastMoneyKey.current = moneyKey;
+    if (prev === null || moneyKey === null || prev === moneyKey) return;
+    reloadDaily();
+    reloadBreakdown();
+    setLedgerVersion((v) => v + 1);
+  }, [moneyKey, reloadDaily, reloadBreakdown]);
+
   const charts = useMemo(
     () => (daily.data ? dailyCharts(daily.data.rows, currencies, daily.data.from, daily.data.to) : []),
     [daily.data, currencies],
@@ -80,10 +95,7 @@ export function SpendView({ status, refreshStatus }: ViewProps) {
           <BalanceCard
             key={b.bucket}
             bucket={b}
-            onTopup={() => {
-              refreshStatus();
-              setLedgerVersion((v) => v + 1);
-            }}
+            onTopup={refreshStatus}
           />
         ))}
         {!status ? <p className="muted">Loading balances…</p> : null}
