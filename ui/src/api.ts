@@ -392,12 +392,21 @@ export interface HealthReport {
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string | null;
-  constructor(status: number, message: string, code: string | null) {
+  /** From /v1: the bucket named in `x-switchyard-bucket`. On a 402 it is the
+   * empty bucket that refused the request, the one to top up. */
+  readonly bucket: BucketName | null;
+  constructor(status: number, message: string, code: string | null, bucket: BucketName | null = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.bucket = bucket;
   }
+}
+
+function bucketHeader(res: Response): BucketName | null {
+  const b = res.headers.get('x-switchyard-bucket');
+  return b === 'credit' || b === 'wallet' ? b : null;
 }
 
 /** Called when the admin token is refused, so the app can ask for a new one. */
@@ -424,7 +433,7 @@ async function readError(res: Response): Promise<ApiError> {
   } catch {
     // Not JSON: keep the HTTP status line.
   }
-  return new ApiError(res.status, message, code);
+  return new ApiError(res.status, message, code, bucketHeader(res));
 }
 
 type Query = Record<string, string | number | undefined | null>;

@@ -4,7 +4,10 @@
 import { useEffect, useState } from 'react';
 import {
   api,
+  ApiError,
   errorMessage,
+  type Bucket,
+  type BucketName,
   listModels,
   sendTestChat,
   type Channel,
@@ -99,20 +102,7 @@ export function Onboarding({ status, refreshStatus, onClose }: { status: Status 
         <li className={`step ${step === 3 ? 'current' : ''}`} data-testid="onboarding-step-request">
           <h2>3. Make a first request</h2>
           {key && channel ? (
-            <>
-              {(status?.balances ?? [])
-                .filter((b) => b.bucket === channel.bucket && b.balance_micro <= 0)
-                .map((b) => (
-                  <div key={b.bucket} className="stack">
-                    <p className="muted small">
-                      {bucketLabel(b.bucket)} pays for this channel and is empty, so priced requests are refused before anything is sent. Put
-                      money on the books first (this only records what you paid your provider):
-                    </p>
-                    <BalanceCard bucket={b} onTopup={refreshStatus} />
-                  </div>
-                ))}
-              <FirstRequest gatewayKey={key.key} hint={modelHint} />
-            </>
+            <FirstRequest gatewayKey={key.key} hint={modelHint} channel={channel} balances={status?.balances ?? []} refreshStatus={refreshStatus} />
           ) : (
             <p className="muted">After the key is made.</p>
           )}
@@ -185,13 +175,33 @@ function ConnectStep({ onAdded }: { onAdded: (c: Channel, modelHint: string) => 
   );
 }
 
-function FirstRequest({ gatewayKey, hint }: { gatewayKey: string; hint: string }) {
+function FirstRequest({
+  gatewayKey,
+  hint,
+  channel,
+  balances,
+  refreshStatus,
+}: {
+  gatewayKey: string;
+  hint: string;
+  channel: Channel;
+  balances: Bucket[];
+  refreshStatus: () => void;
+}) {
   const [model, setModel] = useState(hint);
   const [models, setModels] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
   const [answer, setAnswer] = useState<ChatAnswer | null>(null);
   const [receipt, setReceipt] = useState<ReceiptDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // The bucket a 402 named: the route may pay from another bucket than the new channel's.
+  const [refusedBy, setRefusedBy] = useState<BucketName | null>(null);
+
+  // Offer a top-up for the bucket that refused, or, before any refusal, for
+  // the new channel's bucket when it is already empty.
+  const topup =
+    (refusedBy ? balances.find((b) => b.bucket === refusedBy) : undefined) ??
+    balances.find((b) => b.bucket === channel.bucket && b.balance_micro <= 0);
 
   useEffect(() => {
     listModels(gatewayKey)
@@ -207,6 +217,7 @@ function FirstRequest({ gatewayKey, hint }: { gatewayKey: string; hint: string }
     setError(null);
     setAnswer(null);
     setReceipt(null);
+    setRefusedBy(null);
     sendTestChat(gatewayKey, model.trim(), 'Say hello in five words.')
       .then(async (a) => {
         setAnswer(a);
@@ -224,12 +235,30 @@ function FirstRequest({ gatewayKey, hint }: { gatewayKey: string; hint: string }
           }
         }
       })
-      .catch((e: unknown) => setError(errorMessage(e)))
-      .finally(() => setBusy(false));
+      .catch((e: unknown) => {
+        setError(errorMessage(e));
+        if (e instanceof ApiError && e.status === 402) setRefusedBy(e.bucket ?? channel.bucket);
+      })
+      .finally(() => {
+        setBusy(false);
+        // The request was charged (or refused): the balances in the strip move now.
+        refreshStatus();
+      });
   };
 
   return (
     <div className="stack">
+      {topup ? (
+        <div className="stack" data-testid="onboarding-topup" data-bucket={topup.bucket}>
+          <p className="muted small">
+            {refusedBy === topup.bucket
+              ? `${bucketLabel(topup.bucket)} pays for this request was empty, so the gateway refused it before anything was sent.`
+              : `${bucketLabel(topup.bucket)} pays for this channel and is empty, so priced requests are refused before anything is sent.`}{' '}
+            Put money on the books first (this only records what you paid your provider), then send again:
+          </p>
+          <BalanceCard bucket={topup} onTopup={refreshStatus} />
+        </div>
+      ) : null}
       <CodeBlock code={snippets(window.location.origin, gatewayKey, model || 'MODEL').curl} testId="onboarding-curl" />
       <div className="inline-form">
         <label>
