@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { csvCell, toCsv } from './csv';
-import { BREAKDOWN_CSV_HEADER, breakdownCsvRows, mergeRows } from './spend';
+import { BREAKDOWN_CSV_HEADER, breakdownCsvRows } from './spend';
 import type { SpendRow } from '../api';
 
 describe('csv', () => {
@@ -37,19 +37,17 @@ const row = (over: Partial<SpendRow>): SpendRow => ({
 });
 
 describe('breakdown export', () => {
-  it('joins unpriced rows into their bucket and keeps buckets apart', () => {
-    const rows = mergeRows(
-      [
-        row({ requests: 10, cost: 1_500_000, fallbacks: 1 }),
-        row({ currency: '', requests: 4, unpriced: 4 }),
-        row({ bucket: 'wallet', currency: 'CNY', requests: 5, cost: 2_000_000, errors: 1 }),
-      ],
-      { credit: 'USD', wallet: 'CNY' },
-    );
-    expect(rows).toHaveLength(2);
+  it('writes one line per bucket, unpriced requests counted in their bucket', () => {
+    // As the server sends them: the 4 unpriced requests are in Credit's row, in USD.
+    const rows = [
+      row({ requests: 14, cost: 1_500_000, fallbacks: 1, unpriced: 4 }),
+      row({ bucket: 'wallet', currency: 'CNY', requests: 5, cost: 2_000_000, errors: 1 }),
+      row({ bucket: '', currency: '', requests: 2, errors: 2 }),
+    ];
     const csv = toCsv(BREAKDOWN_CSV_HEADER, breakdownCsvRows(rows)).split('\r\n');
     expect(csv[0]).toBe('group,bucket,currency,requests,input_tokens,output_tokens,cost,unpriced,fallbacks,fallback_rate,errors,error_rate');
     expect(csv[1]).toBe('gpt-4o,credit,USD,14,0,0,1.5,4,1,0.0714,0,0.0000');
     expect(csv[2]).toBe('gpt-4o,wallet,CNY,5,0,0,2,0,0,0.0000,1,0.2000');
+    expect(csv[3]).toBe('gpt-4o,none,,2,0,0,0,0,0,0.0000,2,1.0000');
   });
 });

@@ -7,6 +7,11 @@ import type { Cell } from './csv';
 
 export type BucketCurrencies = Partial<Record<BucketName, string>>;
 
+/** A breakdown row as the server sends it (a SpendRow is one): one per
+ * (group, bucket, currency). Requests served by unpriced targets are counted
+ * in their bucket's row, in its currency, with `unpriced` saying how many;
+ * only rows no bucket paid have no currency. Rows of one bucket in different
+ * currencies (a currency changed over time) stay apart: nothing is merged. */
 export interface BreakdownRow {
   group: string;
   bucket: BucketName | '';
@@ -18,42 +23,6 @@ export interface BreakdownRow {
   input_tokens: number;
   output_tokens: number;
   cost: number;
-}
-
-/** The server may split one (group, bucket) into a priced row and an unpriced
- * one with an empty currency; they are joined here under the bucket's currency.
- * Rows of one bucket in different currencies (a currency changed over time)
- * stay apart. */
-export function mergeRows(rows: SpendRow[], currencies: BucketCurrencies): BreakdownRow[] {
-  const out = new Map<string, BreakdownRow>();
-  for (const r of rows) {
-    const currency = r.currency || (r.bucket ? currencies[r.bucket] ?? '' : '');
-    const key = `${r.group}\u0000${r.bucket}\u0000${currency}`;
-    const cur = out.get(key);
-    if (cur) {
-      cur.requests += r.requests;
-      cur.errors += r.errors;
-      cur.fallbacks += r.fallbacks;
-      cur.unpriced += r.unpriced;
-      cur.input_tokens += r.input_tokens;
-      cur.output_tokens += r.output_tokens;
-      cur.cost += r.cost;
-    } else {
-      out.set(key, {
-        group: r.group,
-        bucket: r.bucket,
-        currency,
-        requests: r.requests,
-        errors: r.errors,
-        fallbacks: r.fallbacks,
-        unpriced: r.unpriced,
-        input_tokens: r.input_tokens,
-        output_tokens: r.output_tokens,
-        cost: r.cost,
-      });
-    }
-  }
-  return [...out.values()];
 }
 
 export function rate(part: number, whole: number): number | null {
@@ -122,15 +91,30 @@ export interface DailyPoint {
   wallet_unpriced?: number;
 }
 
-/** The calendar days (UTC, YYYY-MM-DD) from `from` to `to` (Unix ms). */
-export function daysBetween(from: number, to: number, max = 400): string[] {
+/** Minutes east of UTC at instant `t`. The server groups `by=day` by the
+ * machine's local calendar day, so the chart does too; tests inject a zone. */
+export type UtcOffset = (t: number) => number;
+export const localOffset: UtcOffset = (t) => -new Date(t).getTimezoneOffset();
+
+const DAY_MS = 86_400_000;
+
+/** The calendar day (YYYY-MM-DD) of instant `t` in the zone of `offset`. */
+export function dayOf(t: number, offset: UtcOffset = localOffset): string {
+  return new Date(t + offset(t) * 60_000).toISOString().slice(0, 10);
+}
+
+/** The calendar day `n` days after `day` (YYYY-MM-DD; calendar arithmetic, so
+ * a daylight-saving change in between does not matter). */
+export function addDays(day: string, n: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10);
+}
+
+/** The local calendar days that the report range [`from`, `to`) (Unix ms)
+ * touches, oldest first: the same keys the server gives its by-day rows. */
+export function daysBetween(from: number, to: number, offset: UtcOffset = localOffset, max = 400): string[] {
   const out: string[] = [];
-  const d = new Date(from);
-  let t = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
-  while (t <= to && out.length < max) {
-    out.push(new Date(t).toISOString().slice(0, 10));
-    t += 86_400_000;
-  }
+  const last = dayOf(Math.max(from, to - 1), offset);
+  for (let day = dayOf(from, offset); day <= last && out.length < max; day = addDays(day, 1)) out.push(day);
   return out;
 }
 
@@ -141,9 +125,10 @@ export function dailyCharts(
   currencies: BucketCurrencies,
   from: number,
   to: number,
+  offset: UtcOffset = localOffset,
 ): DailyChart[] {
-  const merged = mergeRows(rows, currencies).filter((r) => r.bucket !== '');
-  const days = new Set(daysBetween(from, to));
+  const merged = rows.filter((r) => r.bucket !== '');
+  const days = new Set(daysBetween(from, to, offset));
   for (const r of merged) days.add(r.group);
   const sortedDays = [...days].sort();
 

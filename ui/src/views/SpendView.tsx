@@ -6,8 +6,9 @@ import { bucketLabel, decimalToMicro, formatInt, formatMicro, formatPercent, for
 import {
   BREAKDOWN_CSV_HEADER,
   breakdownCsvRows,
+  addDays,
   dailyCharts,
-  mergeRows,
+  dayOf,
   rate,
   sortBreakdown,
   type BucketCurrencies,
@@ -28,16 +29,11 @@ const DIMENSIONS: { value: SpendDimension; label: string }[] = [
   { value: 'source', label: 'Source' },
 ];
 
-function isoDay(t: number): string {
-  const d = new Date(t);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
-}
-
 export function SpendView({ status, refreshStatus }: ViewProps) {
   const [kind, setKind] = useState<RangeKind>('7d');
-  const [from, setFrom] = useState(() => isoDay(Date.now() - 6 * 86_400_000));
-  const [to, setTo] = useState(() => isoDay(Date.now()));
+  // Local calendar days, as the server reads from/to and groups by day.
+  const [to, setTo] = useState(() => dayOf(Date.now()));
+  const [from, setFrom] = useState(() => addDays(to, -6));
   const [by, setBy] = useState<SpendDimension>('model');
   const [ledgerVersion, setLedgerVersion] = useState(0);
 
@@ -74,12 +70,12 @@ export function SpendView({ status, refreshStatus }: ViewProps) {
     [daily.data, currencies],
   );
   const rows = useMemo(
-    () => (breakdown.data ? sortBreakdown(mergeRows(breakdown.data.rows, currencies)) : []),
-    [breakdown.data, currencies],
+    () => (breakdown.data ? sortBreakdown(breakdown.data.rows) : []),
+    [breakdown.data],
   );
   const totals = useMemo(
-    () => (breakdown.data ? sortBreakdown(mergeRows(breakdown.data.totals, currencies)) : []),
-    [breakdown.data, currencies],
+    () => (breakdown.data ? sortBreakdown(breakdown.data.totals) : []),
+    [breakdown.data],
   );
 
   const exportCsv = () => {
