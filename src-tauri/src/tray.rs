@@ -129,7 +129,12 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         let mut tick = tokio::time::interval(REFRESH);
         loop {
             tick.tick().await;
-            refresh(&app);
+            // Menu events run on the main thread too, so one refresh never
+            // waits on another.
+            let handle = app.clone();
+            if app.run_on_main_thread(move || refresh(&handle)).is_err() {
+                return; // the event loop is gone
+            }
         }
     });
     Ok(())
@@ -148,7 +153,7 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
     }
 }
 
-/// Reads the gateway's state and redraws what changed.
+/// Reads the gateway's state and redraws what changed. On the main thread.
 fn refresh(app: &AppHandle) {
     let (Some(shell), Some(tray)) = (app.try_state::<Shell>(), app.try_state::<Tray>()) else {
         return;
