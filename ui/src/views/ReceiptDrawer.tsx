@@ -55,12 +55,12 @@ function ReceiptBody({ r }: { r: ReceiptDetail }) {
 
       <dl className="kv">
         <dt>Asked for</dt>
-        <dd>
+        <dd data-testid="receipt-asked">
           {r.requested_model}
           {r.route && r.route !== r.requested_model ? <span className="muted"> (route {r.route})</span> : null}
         </dd>
         <dt>Answered by</dt>
-        <dd>
+        <dd data-testid="receipt-answered">
           {r.upstream_model ?? '—'}
           {r.channel ? (
             <span className="muted">

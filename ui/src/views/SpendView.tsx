@@ -127,7 +127,11 @@ export function SpendView({ status, refreshStatus }: ViewProps) {
         {totals.map((t) => (
           <div key={`${t.bucket}-${t.currency}`} className={`total-card bucket-${t.bucket || 'none'}`} data-testid={`spend-total-${t.bucket || 'none'}`}>
             <div className="total-label">{bucketLabel(t.bucket)}</div>
-            {t.bucket ? <div className="total-cost num">{formatMicro(t.cost, t.currency)}</div> : null}
+            {t.bucket ? (
+              <div className="total-cost num" data-testid={`spend-total-${t.bucket}-amount`}>
+                {formatMicro(t.cost, t.currency)}
+              </div>
+            ) : null}
             <div className="muted small">
               {plural(t.requests, 'request')}
               {t.errors ? ` · ${plural(t.errors, 'error')}` : ''}
