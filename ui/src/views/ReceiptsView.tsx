@@ -266,7 +266,7 @@ export function ReceiptsView({ refreshStatus }: ViewProps) {
               <span role="columnheader">Channel</span>
               <span role="columnheader">Key</span>
               <span role="columnheader">Bucket</span>
-              <span role="columnheader" className="num">Tokens in/out</span>
+              <span role="columnheader" className="num col-tokens">Tokens in/out</span>
               <span role="columnheader" className="num">Cost</span>
               <span role="columnheader" className="num">Latency</span>
               <span role="columnheader">Status</span>
@@ -410,20 +410,22 @@ const ReceiptRow = memo(function ReceiptRow({
         {r.requested_model}
         {r.upstream_model && r.upstream_model !== r.requested_model ? <span className="muted"> → {r.upstream_model}</span> : null}
       </span>
-      <span role="cell" className="ellipsis">
-        {r.channel ?? <span className="muted">—</span>}
+      <span role="cell" className="cell-stack" title={r.channel ?? undefined}>
+        <span className="ellipsis">{r.channel ?? <span className="muted">—</span>}</span>
         {r.fallback_count > 0 ? (
           <Badge tone="warn" title="Served by a backup">
             backup
           </Badge>
         ) : null}
       </span>
-      <span role="cell" className="ellipsis">{r.key_name ?? <span className="muted">—</span>}</span>
+      <span role="cell" className="ellipsis" title={r.key_name ?? undefined}>
+        {r.key_name ?? <span className="muted">—</span>}
+      </span>
       <span role="cell" className="nowrap">
         <span className={`bucket-dot bucket-${r.bucket ?? 'none'}`} aria-hidden="true" />
         {r.bucket ? bucketLabel(r.bucket) : <span className="muted">—</span>}
       </span>
-      <span role="cell" className="num nowrap">
+      <span role="cell" className="num nowrap col-tokens">
         {formatTokens(r.tokensIn)} / {formatTokens(r.tokensOut)}
         {r.usage_estimated ? <span title="Estimated usage"> ~</span> : null}
       </span>
