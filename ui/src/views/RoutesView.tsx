@@ -4,6 +4,7 @@ import type { ViewProps } from '../views';
 import { Badge, Confirm, Empty, ErrorBox, useLoad } from '../components/ui';
 import { HealthBadges } from '../components/HealthBadges';
 import { bucketLabel } from '../lib/money';
+import { moveItem } from '../lib/reorder';
 
 export function RoutesView({ refreshStatus }: ViewProps) {
   const routes = useLoad(() => api.routes(), []);
@@ -214,14 +215,14 @@ function RouteEditor({
   const [error, setError] = useState<string | null>(null);
   const [deleting, setDeleting] = useState(false);
 
-  const move = (i: number, d: number) =>
-    setTargets((ts) => {
-      const j = i + d;
-      if (j < 0 || j >= ts.length) return ts;
-      const copy = ts.slice();
-      [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-      return copy;
-    });
+  const move = (i: number, d: number) => setTargets((ts) => moveItem(ts, i, i + d));
+  // Drag and drop is a shortcut for the mouse; the ↑/↓ buttons stay for keyboards.
+  const [dragFrom, setDragFrom] = useState<number | null>(null);
+  const [dragOver, setDragOver] = useState<number | null>(null);
+  const endDrag = () => {
+    setDragFrom(null);
+    setDragOver(null);
+  };
 
   const bucketOf = (id: string) => channels.find((c) => c.id === id)?.bucket;
   const primaryBucket = targets[0] ? bucketOf(targets[0].channel) : undefined;
@@ -245,12 +246,39 @@ function RouteEditor({
         Model name tools ask for
         <input value={model} onChange={(e) => setModel(e.target.value)} disabled={!isNew} placeholder="gpt-5.5" data-testid="route-model" />
       </label>
+      <p className="muted small">Drag a target, or use its ↑ ↓ buttons, to change the order. Nothing is saved until Save route.</p>
       <ol className="edit-targets" aria-label="Targets, primary first">
         {targets.map((t, i) => {
           const b = bucketOf(t.channel);
           const other = primaryBucket && b && b !== primaryBucket;
           return (
-            <li key={`${i}-${t.channel}-${t.model}`} className="edit-target" data-testid="route-editor-target">
+            <li
+              key={`${i}-${t.channel}-${t.model}`}
+              className={`edit-target${dragFrom === i ? ' dragging' : ''}${dragOver === i && dragFrom !== null && dragFrom !== i ? (dragFrom > i ? ' drop-before' : ' drop-after') : ''}`}
+              data-testid="route-editor-target"
+              draggable
+              onDragStart={(e) => {
+                e.dataTransfer.effectAllowed = 'move';
+                e.dataTransfer.setData('text/plain', `${t.channel}/${t.model}`);
+                setDragFrom(i);
+              }}
+              onDragOver={(e) => {
+                if (dragFrom === null) return;
+                e.preventDefault();
+                e.dataTransfer.dropEffect = 'move';
+                if (dragOver !== i) setDragOver(i);
+              }}
+              onDrop={(e) => {
+                if (dragFrom === null) return;
+                e.preventDefault();
+                setTargets((ts) => moveItem(ts, dragFrom, i));
+                endDrag();
+              }}
+              onDragEnd={endDrag}
+            >
+              <span className="drag-handle" aria-hidden="true" title="Drag to reorder">
+                ⠿
+              </span>
               <span className={`role role-${i === 0 ? 'primary' : 'backup'}`}>{i === 0 ? 'primary' : `backup ${i}`}</span>
               <span className="wrap-anywhere">
                 <strong>{t.channel}</strong>/{t.model}
