@@ -137,7 +137,8 @@ async fn empty_bucket_is_refused_with_402_before_any_upstream_call() {
     let resp = app.chat(ask("gpt-4o", false)).await;
     assert_eq!(resp.status(), 402);
     assert_eq!(
-        resp.headers()["x-switchyard-bucket"], "credit",
+        resp.headers()["x-switchyard-bucket"],
+        "credit",
         "the bucket to top up"
     );
     let body: Value = resp.json().await.expect("json");

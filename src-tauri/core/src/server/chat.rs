@@ -83,7 +83,7 @@ pub(super) fn annotate(resp: &mut Response, rec: &RequestRecord) {
     if let Some(s) = &rec.served_by {
         set(h, "x-switchyard-channel", &s.channel);
         set(h, "x-switchyard-bucket", s.bucket.as_str());
-    } else if let Some(a) = rec.attempts.iter().rev().find(|a| {
+    } else if let Some(a) = rec.attempts.iter().find(|a| {
         matches!(
             a.outcome,
             AttemptOutcome::Skipped {
@@ -91,7 +91,8 @@ pub(super) fn annotate(resp: &mut Response, rec: &RequestRecord) {
             }
         )
     }) {
-        // Refused before any upstream call: the bucket that would have paid.
+        // Refused before any upstream call: the bucket that would have paid
+        // first (the primary's, when it was the one refused).
         set(h, "x-switchyard-bucket", a.bucket.as_str());
     }
     if !rec.warnings.is_empty() {
