@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Desktop smoke test: the release-built switchyard-desktop under Xvfb, in a
+# private D-Bus session with an unlocked gnome-keyring.
+#
+#   1. starts with a temp --config/--data-dir on a free --listen port; the
+#      window "Switchyard" is mapped (time to it is reported), /health
+#      answers, a screenshot goes to tests/artifacts/desktop.png
+#   2. requests through the port reach a mock upstream
+#   3. a second launch exits at once and leaves one window
+#   4. SIGTERM: a clean exit (0), every receipt settled (none `pending`)
+#   5. the tray's Quit (clicked over D-Bus, as a tray host would): the same
+#   6. a port already in use: an error on stderr and in a dialog, exit 1
+#
+#   bash tests/desktop/smoke.sh        (SKIP_BUILD=1 to use the binaries already built)
+NAME=smoke
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+enter_session "$@"
+setup_tmp
+
+REQUESTS="${REQUESTS:-20}"
+
+start_mock
+write_config
+log "mock upstream on 127.0.0.1:$mock_port; gateway key created"
+
+# ---- 1. window, health, screenshot
+launch first
+wait_window Switchyard
+log "window mapped ${shown_ms} ms after launch (id $window_id)"
+first_shown_ms=$shown_ms
+wait_health
+geometry="$(xwininfo -id "$window_id" | awk '/Width:/ { w = $2 } /Height:/ { h = $2 } END { print w "x" h }')"
+[[ "$geometry" == 1200x800 ]] || die "window is $geometry, expected 1200x800"
+grep -q "listening on http://127.0.0.1:$port/v1" "$tmp/first.err" || die "no 'listening on' line for port $port"
+sleep "${SCREENSHOT_DELAY:-2}"
+import -window root "$artifacts/desktop.png"
+log "screenshot: tests/artifacts/desktop.png"
+
+# ---- 2. requests through the port
+for _ in $(seq 1 "$REQUESTS"); do chat; done
+log "$REQUESTS chat completions through 127.0.0.1:$port answered 200"
+
+# ---- 3. single instance
+second_start="$(now_ms)"
+second_status=0
+timeout 20 "$desktop" --config "$config" --data-dir "$data_dir" >"$tmp/second.out" 2>"$tmp/second.err" ||
+    second_status=$?
+[[ $second_status -eq 0 ]] || die "the second launch exited $second_status"
+kill -0 "$app_pid" 2>/dev/null || die "the first instance died when a second one launched"
+windows="$(xdotool search --onlyvisible --name '^Switchyard$' | wc -l)"
+[[ "$windows" -eq 1 ]] || die "$windows windows titled Switchyard after a second launch"
+log "second launch handed over and exited 0 in $(($(now_ms) - second_start)) ms; still one window"
+
+# ---- 4. SIGTERM
+stop_app TERM
+[[ $exit_status -eq 0 ]] || die "exit status $exit_status after SIGTERM"
+grep -q "Shutting down" "$tmp/first.err" || die "no graceful shutdown logged"
+read -r total pending ok <<<"$(ledger_counts)"
+[[ "$pending" -eq 0 ]] || die "$pending receipts still pending after SIGTERM"
+[[ "$ok" -eq "$REQUESTS" ]] || die "$ok ok receipts in the ledger, expected $REQUESTS (of $total)"
+log "SIGTERM: exit 0; ledger has $ok ok receipts, 0 pending"
+
+# ---- 5. the tray's Quit
+launch tray
+wait_window Switchyard
+wait_health
+for _ in 1 2 3; do chat; done
+python3 "$here/tray.py" click --pid "$app_pid" --label Quit ||
+    die "could not click the tray's Quit over D-Bus"
+stop_app none
+[[ $exit_status -eq 0 ]] || die "exit status $exit_status after the tray's Quit"
+read -r total pending ok <<<"$(ledger_counts)"
+[[ "$pending" -eq 0 ]] || die "$pending receipts still pending after Quit"
+[[ "$ok" -eq $((REQUESTS + 3)) ]] || die "$ok ok receipts after Quit, expected $((REQUESTS + 3))"
+log "tray Quit: exit 0; ledger has $ok ok receipts, 0 pending"
+
+# ---- 6. port in use
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(60)' >"$tmp/blocker.out" &
+pids+=("$!")
+for _ in $(seq 1 50); do [[ -s "$tmp/blocker.out" ]] && break; sleep 0.05; done
+busy_port="$(head -n1 "$tmp/blocker.out")"
+launched_ms="$(now_ms)"
+"$desktop" --config "$config" --data-dir "$data_dir" --listen "127.0.0.1:$busy_port" \
+    >"$tmp/busy.out" 2>"$tmp/busy.err" &
+app_pid=$!
+pids+=("$app_pid")
+wait_window "Switchyard cannot start"
+grep -q "port is in use" "$tmp/busy.err" || die "stderr does not say the port is in use: $(cat "$tmp/busy.err")"
+import -window root "$artifacts/desktop-error.png"
+xdotool windowactivate --sync "$window_id" 2>/dev/null || xdotool windowfocus --sync "$window_id"
+xdotool key --window "$window_id" Return
+stop_app none
+[[ $exit_status -eq 1 ]] || die "exit status $exit_status when the port is in use, expected 1"
+log "port in use: dialog shown (tests/artifacts/desktop-error.png), stderr explains, exit 1"
+
+log "window shown in ${first_shown_ms} ms"
+echo "desktop smoke: 6 passed, 0 failed"
