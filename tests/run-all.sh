@@ -3,9 +3,15 @@
 # installing system packages). Safe to run again and again on a developer
 # machine: the build cache and the Python venv are reused.
 #
-#   1. cargo fmt --check            5. cargo test (D-Bus session + unlocked gnome-keyring)
-#   2. cargo clippy -D warnings     6. Python venv for the SDK tests
-#   3. cargo build -p switchyard    7. pytest tests/python (openai SDK vs. `switchyard serve`)
+#    1. the web UI: npm ci, build (ui/dist), vitest
+#    2. cargo fmt --check
+#    3. cargo clippy -D warnings (every crate, the desktop shell too)
+#    4. cargo build -p switchyard
+#    5. cargo test (D-Bus session + unlocked gnome-keyring)
+#    6. Python venv for the SDK tests
+#    7. pytest tests/python (openai and anthropic SDKs vs. `switchyard serve`)
+#    8. browser tests (tests/browser: Chromium via playwright-core)
+#    9. the desktop app: release build, its unit tests, smoke test under Xvfb (tests/desktop)
 #
 # Environment:
 #   CARGO_TARGET_DIR  build cache   (default ~/.cache/switchyard-target)
@@ -63,13 +69,22 @@ cargo --version
 rustc --version
 echo "CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
 
+command -v node >/dev/null || { echo "node not found: run .ci/run, or install Node.js 20+" >&2; exit 1; }
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
+    { echo "Node.js 20 or newer is needed (found $(node --version))" >&2; exit 1; }
+
+section "web UI: npm ci, build, vitest"
+npm --prefix "$ROOT/ui" ci --no-audit --no-fund </dev/null
+npm --prefix "$ROOT/ui" run build </dev/null
+npm --prefix "$ROOT/ui" test </dev/null
+
 section "cargo fmt --check"
 FMT_COLOR=auto
 [ -t 1 ] || FMT_COLOR=never
 cargo fmt --all -- --check --color "$FMT_COLOR"
 
 section "cargo clippy (-D warnings)"
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 section "cargo build -p switchyard"
 cargo build -p switchyard
@@ -104,6 +119,17 @@ section "pytest tests/python (openai SDK against switchyard serve)"
     cd "$ROOT/tests/python"
     in_keyring_session timeout --kill-after=30 "$PYTEST_TIMEOUT_S" "$VENV/bin/python" -m pytest -q </dev/null
 )
+
+section "browser tests (tests/browser: Chromium + playwright-core)"
+npm --prefix "$ROOT/tests/browser" ci --no-audit --no-fund </dev/null
+in_keyring_session npm --prefix "$ROOT/tests/browser" test </dev/null
+
+section "desktop app: release build and its unit tests"
+cargo build --release -p switchyard-desktop -p switchyard-bench-upstream
+cargo test --release -p switchyard-desktop
+
+section "desktop smoke test (Xvfb, tests/desktop/smoke.sh)"
+SKIP_BUILD=1 bash "$ROOT/tests/desktop/smoke.sh" </dev/null
 
 end_section
 printf '\n==== Summary: all checks passed ====\n'
