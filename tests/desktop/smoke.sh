@@ -29,6 +29,10 @@ wait_window Switchyard
 log "window mapped ${shown_ms} ms after launch (id $window_id)"
 first_shown_ms=$shown_ms
 wait_health
+# The window's page is the web UI embedded in this build, not the notice
+# a build without ui/dist serves.
+curl -s "http://127.0.0.1:$port/" | grep -q '<div id="root"' ||
+    die "the gateway serves no web UI at / (build ui/ before the release build)"
 geometry="$(xwininfo -id "$window_id" | awk '/Width:/ { w = $2 } /Height:/ { h = $2 } END { print w "x" h }')"
 [[ "$geometry" == 1200x800 ]] || die "window is $geometry, expected 1200x800"
 grep -q "listening on http://127.0.0.1:$port/v1" "$tmp/first.err" || die "no 'listening on' line for port $port"
