@@ -291,7 +291,9 @@ function pageRecord(on) {
 }
 
 function pageMark(name) {
-  window.__bench.segments.push([name, performance.now()]);
+  const sc = document.querySelector('[data-testid="receipts-scroll"]');
+  window.__bench.segments.push([name, performance.now(), sc.scrollTop]);
+  performance.mark(`bench:${name}`);
 }
 
 /** Drags the scroll position linearly from `from` to `to` (fractions of the range) over `ms`, one step per frame. */
@@ -397,13 +399,20 @@ function loafSummary(loaf) {
 }
 
 /** Main-thread time by kind (from a Chromium trace): self time per event name on the page's renderer main thread. */
-function traceSummary(trace, frames) {
+function traceSummary(trace, frames, window = null) {
   const events = JSON.parse(trace).traceEvents ?? [];
+  let from = -Infinity;
+  let to = Infinity;
+  if (window) {
+    const at = (name) => events.find((e) => e.name === `bench:${name}`)?.ts;
+    from = at(window.from) ?? Infinity;
+    to = at(window.to) ?? -Infinity;
+  }
   const mains = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
   const byThread = new Map();
   for (const e of events) {
     const k = `${e.pid}:${e.tid}`;
-    if (!mains.has(k) || e.ph !== 'X' || typeof e.dur !== 'number') continue;
+    if (!mains.has(k) || e.ph !== 'X' || typeof e.dur !== 'number' || e.ts < from || e.ts > to) continue;
     if (!byThread.has(k)) byThread.set(k, []);
     byThread.get(k).push(e);
   }
@@ -451,7 +460,7 @@ function traceSummary(trace, frames) {
   }
   const n = Math.max(1, frames);
   const lines = [
-    `Chromium trace of the same repeat, renderer main thread: ${fmt(top / 1000, 0)} ms busy in ${n} frames (${fmt(top / 1000 / n)} ms per frame):`,
+    `${window ? window.label : 'Chromium trace of the same repeat'}, renderer main thread: ${fmt(top / 1000, 0)} ms busy in ${n} frames (${fmt(top / 1000 / n)} ms per frame):`,
     '  ' + [...kinds].sort((a, b) => b[1] - a[1]).map(([k, us]) => `${k} ${fmt(us / 1000, 0)} ms (${fmt(us / 1000 / n)} ms/frame)`).join(', '),
     `  ${layout.n} layouts, ${fmt(layout.dirty / Math.max(1, layout.n), 0)} of ${fmt(layout.total / Math.max(1, layout.n), 0)} layout objects dirty on average; ${style.n} style recalcs, ${fmt(style.elements / Math.max(1, style.n), 0)} elements on average`,
     '  self time by trace event, top 10:',
@@ -514,6 +523,7 @@ async function steadyScroll(page, box) {
   await page.evaluate(pageJump, { to: 1, frames: 10 });
   await wheel(-240, 1500, 'wheel up from the end');
   // Scrollbar drags across the whole range, down and up.
+  await page.evaluate(pageJump, { to: 0, frames: 2 });
   await page.evaluate(pageMark, 'drag the whole range down');
   await page.evaluate(pageDrag, { from: 0, to: 1, ms: 2000 });
   await page.evaluate(pageMark, 'drag the whole range up');
@@ -586,7 +596,7 @@ async function main() {
   const loadAtEnd = loadavg();
 
   const all = frameStats(steady.frames);
-  const segs = steady.segments.slice(0, -1).map(([name, t], i) => [name, frameStats(steady.frames, t, steady.segments[i + 1][1])]);
+  const segs = steady.segments.slice(0, -1).map(([name, t, top], i) => [name, frameStats(steady.frames, t, steady.segments[i + 1][1]), [top / ROW_HEIGHT, steady.segments[i + 1][2] / ROW_HEIGHT]]);
   const rowsMax = Math.max(domAll.rowElements, domAfter.rowElements);
   const missed = [];
   if (!all || all.p95 > P95_LIMIT) missed.push(`p95 frame time ${fmt(all?.p95)} ms > ${TARGETS.p95} ms`);
@@ -611,9 +621,12 @@ async function main() {
     writeFileSync(path.join(ARTIFACTS, 'receipts-scroll-trace.json'), trace);
     writeFileSync(path.join(ARTIFACTS, 'receipts-scroll.cpuprofile'), JSON.stringify(profile));
     const againStats = frameStats(again.frames);
+    const seg = (name) => again.segments.find(([n]) => n === name)?.[1];
+    const dragFrames = frameStats(again.frames, seg('drag the whole range down'), seg('jumps: middle, end, top, 25 %, 75 %, end'))?.frames ?? 0;
     profileLines = [
       `Profiled and traced repeat of the steady scroll (both add overhead): ${statsLine(againStats)}`,
       ...traceSummary(trace.toString('utf8'), againStats?.frames ?? 0),
+      ...traceSummary(trace.toString('utf8'), dragFrames, { from: 'drag the whole range down', to: 'jumps: middle, end, top, 25 %, 75 %, end', label: 'The scrollbar drags alone' }),
       ...profileSummary(profile),
       `(trace: ${path.join(ARTIFACTS, 'receipts-scroll-trace.json')}, profile: receipts-scroll.cpuprofile; open them in Chromium DevTools → Performance)`,
     ];
@@ -636,7 +649,7 @@ async function main() {
     `   frames while loading: ${statsLine(loadFrames)}`,
     ...loafSummary(load.loaf).map((l) => `   ${l}`),
     `3. Steady scroll over the ${load.loaded.toLocaleString('en-US')} loaded rows: ${statsLine(all)}`,
-    ...segs.map(([name, s]) => `   ${name.padEnd(42)} ${s ? `${fmt(s.fps, 0).padStart(3)} fps, p50 ${fmt(s.p50)}, p95 ${fmt(s.p95)}, max ${fmt(s.max)} ms, ${s.over50} > 50 ms` : 'no frames'}`),
+    ...segs.map(([name, s, rows]) => `   ${name.padEnd(42)} ${s ? `${fmt(s.fps, 0).padStart(3)} fps, p50 ${fmt(s.p50)}, p95 ${fmt(s.p95)}, max ${fmt(s.max)} ms, ${s.over50} > 50 ms` : 'no frames'}; row ${rows.map((r) => Math.round(r).toLocaleString('en-US')).join(' → ')}`),
     ...loafSummary(steady.loaf).map((l) => `   ${l}`),
     `4. With all rows loaded: JS heap ${mb(atAll.JSHeapUsedSize)} used (${mb(atFirst.JSHeapUsedSize)} at the first page; ${mb(atEnd.JSHeapUsedSize)} after the scroll), ${atAll.Nodes} DOM nodes (CDP), ${domAll.elements} elements, ${domAll.rowElements} row elements (${domAfter.rowElements} after the scroll); scroll height ${domAll.scrollHeight.toLocaleString('en-US')} px`,
     '',
