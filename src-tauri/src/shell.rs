@@ -13,7 +13,6 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 use switchyard::app::{self, AppError, AppOptions, Paths, Server};
 use switchyard::cli::Global;
-use switchyard::config::Config;
 use switchyard::secrets::KeyringStore;
 use switchyard::server::AppState;
 use tauri::{AppHandle, Manager, RunEvent};
@@ -120,18 +119,7 @@ fn open(app: &AppHandle, global: &Global, listen: Option<&str>) -> anyhow::Resul
 
 fn start_gateway(global: &Global, listen: Option<&str>) -> anyhow::Result<Server> {
     let paths = Paths::resolve(global.config.clone(), global.data_dir.clone())?;
-    let (mut config, created) = Config::load_or_create(&paths.config)?;
-    if let Some(addr) = listen {
-        config
-            .set_listen(addr)
-            .map_err(|e| anyhow::anyhow!("--listen: {e}"))?;
-    }
-    if created {
-        eprintln!(
-            "Wrote a starter config to {} — add your channels and routes there.",
-            paths.config.display()
-        );
-    }
+    let config = switchyard::cli::serve_config(&paths, listen)?;
     let server = tauri::async_runtime::block_on(app::start(AppOptions {
         config,
         data_dir: paths.data_dir.clone(),

@@ -709,8 +709,10 @@ fn init_tracing() {
         .try_init();
 }
 
-fn serve(paths: &Paths, listen: Option<&str>) -> anyhow::Result<()> {
-    init_tracing();
+/// The config a gateway starts with: the file (a commented starter one is
+/// written first if there is none, and the user told so), with `--listen`
+/// applied.
+pub fn serve_config(paths: &Paths, listen: Option<&str>) -> anyhow::Result<Config> {
     let (mut config, created) = Config::load_or_create(&paths.config)?;
     if let Some(addr) = listen {
         config
@@ -723,6 +725,12 @@ fn serve(paths: &Paths, listen: Option<&str>) -> anyhow::Result<()> {
             paths.config.display()
         );
     }
+    Ok(config)
+}
+
+fn serve(paths: &Paths, listen: Option<&str>) -> anyhow::Result<()> {
+    init_tracing();
+    let config = serve_config(paths, listen)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

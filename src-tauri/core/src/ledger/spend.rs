@@ -162,7 +162,7 @@ pub fn spend(
         parts.push((raw, vec![from_ms, to_ms]));
     }
 
-    let mut merged: BTreeMap<(String, String, String), SpendRow> = BTreeMap::new();
+    let mut merged = Merged::new();
     for (sql, args) in parts {
         if args[0] >= args[1] {
             continue;
@@ -188,16 +188,7 @@ pub fn spend(
             })
         })?;
         for row in rows {
-            let row = row?;
-            merged
-                .entry((row.group.clone(), row.bucket.clone(), row.currency.clone()))
-                .or_insert_with(|| SpendRow {
-                    group: row.group.clone(),
-                    bucket: row.bucket.clone(),
-                    currency: row.currency.clone(),
-                    ..Default::default()
-                })
-                .add(&row);
+            merge(&mut merged, row?);
         }
     }
     Ok(merged.into_values().collect())
@@ -207,24 +198,31 @@ pub fn spend(
 /// served by unpriced targets cost nothing known) the bucket's currency,
 /// and merges them with that bucket's priced rows of the same group.
 pub fn adopt_bucket_currency(rows: Vec<SpendRow>, buckets: &BucketsConfig) -> Vec<SpendRow> {
-    let mut merged: BTreeMap<(String, String, String), SpendRow> = BTreeMap::new();
+    let mut merged = Merged::new();
     for mut row in rows {
         if row.currency.is_empty() {
             if let Ok(b) = row.bucket.parse::<Bucket>() {
                 row.currency = buckets.currency(b).to_string();
             }
         }
-        merged
-            .entry((row.group.clone(), row.bucket.clone(), row.currency.clone()))
-            .or_insert_with(|| SpendRow {
-                group: row.group.clone(),
-                bucket: row.bucket.clone(),
-                currency: row.currency.clone(),
-                ..Default::default()
-            })
-            .add(&row);
+        merge(&mut merged, row);
     }
     merged.into_values().collect()
+}
+
+type Merged = BTreeMap<(String, String, String), SpendRow>;
+
+/// Adds `row` to the row of its (group, bucket, currency).
+fn merge(merged: &mut Merged, row: SpendRow) {
+    merged
+        .entry((row.group.clone(), row.bucket.clone(), row.currency.clone()))
+        .or_insert_with(|| SpendRow {
+            group: row.group.clone(),
+            bucket: row.bucket.clone(),
+            currency: row.currency.clone(),
+            ..Default::default()
+        })
+        .add(&row);
 }
 
 /// Totals per (bucket, currency) of some rows.

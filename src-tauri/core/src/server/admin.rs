@@ -48,7 +48,17 @@ pub(super) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Gat
 }
 
 /// What this gateway is: version, address, size, and the balances.
-#[utoipa::path(get, path = "/api/status", tag = "Gateway", summary = "What this gateway is: version, address, paused, balances", security(("admin_token" = [])), responses((status = 200, description = "Status", body = serde_json::Value), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/status",
+    tag = "Gateway",
+    summary = "What this gateway is: version, address, paused, balances",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Status", body = serde_json::Value),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn status(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

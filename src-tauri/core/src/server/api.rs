@@ -111,7 +111,17 @@ pub(super) fn bucket_json(state: &AppState, bucket: Bucket) -> Value {
 }
 
 /// Both buckets with their balances, each in its own currency.
-#[utoipa::path(get, path = "/api/buckets", tag = "Buckets", summary = "Both buckets with their balances, each in its own currency", security(("admin_token" = [])), responses((status = 200, description = "Balances", body = serde_json::Value), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/buckets",
+    tag = "Buckets",
+    summary = "Both buckets with their balances, each in its own currency",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Balances", body = serde_json::Value),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn buckets(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -132,7 +142,22 @@ struct TopupBody {
 }
 
 /// Adds money to a bucket (one append-only `topup` entry).
-#[utoipa::path(post, path = "/api/buckets/{bucket}/topup", tag = "Buckets", summary = "Adds money to a bucket (an append-only top-up entry)", security(("admin_token" = [])), request_body = TopupBody, params(("bucket" = String, Path, description = "credit or wallet")), responses((status = 201, description = "The new balance", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/api/buckets/{bucket}/topup",
+    tag = "Buckets",
+    summary = "Adds money to a bucket (an append-only top-up entry)",
+    security(("admin_token" = [])),
+    request_body = TopupBody,
+    params(
+        ("bucket" = String, Path, description = "credit or wallet"),
+    ),
+    responses(
+        (status = 201, description = "The new balance", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn topup(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -180,7 +205,23 @@ struct PageQuery {
 }
 
 /// A bucket's ledger entries, newest first; `next` pages on.
-#[utoipa::path(get, path = "/api/buckets/{bucket}/entries", tag = "Buckets", summary = "A bucket's ledger entries, newest first", security(("admin_token" = [])), params(("bucket" = String, Path, description = "credit or wallet"), ("limit" = Option<u32>, Query, description = "1 to 500, default 50"), ("before" = Option<i64>, Query, description = "the `next` of the previous page")), responses((status = 200, description = "Entries with their balance after each", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/buckets/{bucket}/entries",
+    tag = "Buckets",
+    summary = "A bucket's ledger entries, newest first",
+    security(("admin_token" = [])),
+    params(
+        ("bucket" = String, Path, description = "credit or wallet"),
+        ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
+        ("before" = Option<i64>, Query, description = "the `next` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Entries with their balance after each", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn entries(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -272,7 +313,30 @@ fn cursor(r: &receipts::Receipt) -> String {
 
 /// A page of receipts, newest first, filtered in SQL; `next` is the
 /// cursor to pass as `before` for the following page.
-#[utoipa::path(get, path = "/api/receipts", tag = "Receipts", summary = "A page of receipts, newest first, filtered", security(("admin_token" = [])), params(("limit" = Option<u32>, Query, description = "1 to 500, default 50"), ("before" = Option<String>, Query, description = "the `next` cursor of the previous page"), ("since" = Option<String>, Query, description = "Unix ms, or a duration back from now: 24h, 7d"), ("until" = Option<i64>, Query, description = "Unix ms"), ("model" = Option<String>, Query), ("channel" = Option<String>, Query), ("key" = Option<String>, Query), ("project" = Option<String>, Query), ("bucket" = Option<String>, Query, description = "credit or wallet"), ("status" = Option<String>, Query, description = "pending, ok, error, client_cancelled, upstream_cut or interrupted")), responses((status = 200, description = "Receipts and the `next` cursor", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/receipts",
+    tag = "Receipts",
+    summary = "A page of receipts, newest first, filtered",
+    security(("admin_token" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
+        ("before" = Option<String>, Query, description = "the `next` cursor of the previous page"),
+        ("since" = Option<String>, Query, description = "Unix ms, or a duration back from now: 24h, 7d"),
+        ("until" = Option<i64>, Query, description = "Unix ms"),
+        ("model" = Option<String>, Query),
+        ("channel" = Option<String>, Query),
+        ("key" = Option<String>, Query),
+        ("project" = Option<String>, Query),
+        ("bucket" = Option<String>, Query, description = "credit or wallet"),
+        ("status" = Option<String>, Query, description = "pending, ok, error, client_cancelled, upstream_cut or interrupted"),
+    ),
+    responses(
+        (status = 200, description = "Receipts and the `next` cursor", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn receipt_page(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -335,7 +399,21 @@ async fn receipt_page(
 }
 
 /// One receipt with its attempt chain and route walk.
-#[utoipa::path(get, path = "/api/receipts/{id}", tag = "Receipts", summary = "One receipt with its attempt chain and the route walked in words", security(("admin_token" = [])), params(("id" = String, Path, description = "the x-switchyard-request-id of a response")), responses((status = 200, description = "The receipt", body = crate::ledger::Receipt), (status = 404, description = "No such object", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/receipts/{id}",
+    tag = "Receipts",
+    summary = "One receipt with its attempt chain and the route walked in words",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path, description = "the x-switchyard-request-id of a response"),
+    ),
+    responses(
+        (status = 200, description = "The receipt", body = crate::ledger::Receipt),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn receipt(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -376,7 +454,24 @@ fn spend_row(r: &spend::SpendRow) -> Value {
 }
 
 /// Spend over a range grouped by a dimension, with totals per bucket.
-#[utoipa::path(get, path = "/api/spend", tag = "Spend", summary = "Spend grouped by a dimension, with totals per bucket (never blended)", security(("admin_token" = [])), params(("since" = Option<String>, Query, description = "24h, 7d, 30d …"), ("from" = Option<String>, Query, description = "YYYY-MM-DD"), ("to" = Option<String>, Query, description = "YYYY-MM-DD"), ("by" = Option<String>, Query, description = "model, channel, brand, key, project, bucket, day or source")), responses((status = 200, description = "Rows and per-bucket totals", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/spend",
+    tag = "Spend",
+    summary = "Spend grouped by a dimension, with totals per bucket (never blended)",
+    security(("admin_token" = [])),
+    params(
+        ("since" = Option<String>, Query, description = "24h, 7d, 30d …"),
+        ("from" = Option<String>, Query, description = "YYYY-MM-DD"),
+        ("to" = Option<String>, Query, description = "YYYY-MM-DD"),
+        ("by" = Option<String>, Query, description = "model, channel, brand, key, project, bucket, day or source"),
+    ),
+    responses(
+        (status = 200, description = "Rows and per-bucket totals", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn spend_report(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -448,7 +543,17 @@ fn key_json(state: &AppState, k: &keys::GatewayKey) -> Value {
 }
 
 /// Every key (revoked ones too), never its secret, with its spend.
-#[utoipa::path(get, path = "/api/keys", tag = "Keys", summary = "Every gateway key (never its secret) with its scope, budget and spend", security(("admin_token" = [])), responses((status = 200, description = "Keys", body = serde_json::Value), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/keys",
+    tag = "Keys",
+    summary = "Every gateway key (never its secret) with its scope, budget and spend",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Keys", body = serde_json::Value),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn list_keys(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -508,7 +613,20 @@ fn key_error(e: KeyError) -> GatewayError {
 }
 
 /// Creates a key; the answer holds its plaintext, shown this once.
-#[utoipa::path(post, path = "/api/keys", tag = "Keys", summary = "Creates a gateway key; the answer holds its secret, shown this once", security(("admin_token" = [])), request_body = CreateKeyBody, responses((status = 201, description = "The key, with `key` set once", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 409, description = "It exists already", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/api/keys",
+    tag = "Keys",
+    summary = "Creates a gateway key; the answer holds its secret, shown this once",
+    security(("admin_token" = [])),
+    request_body = CreateKeyBody,
+    responses(
+        (status = 201, description = "The key, with `key` set once", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 409, description = "It exists already", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn create_key(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -538,7 +656,21 @@ async fn create_key(
 }
 
 /// Revokes the active key called `name`; requests with it fail at once.
-#[utoipa::path(delete, path = "/api/keys/{name}", tag = "Keys", summary = "Revokes a key; requests with it fail at once", security(("admin_token" = [])), params(("name" = String, Path)), responses((status = 200, description = "Revoked", body = serde_json::Value), (status = 404, description = "No such object", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    delete,
+    path = "/api/keys/{name}",
+    tag = "Keys",
+    summary = "Revokes a key; requests with it fail at once",
+    security(("admin_token" = [])),
+    params(
+        ("name" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "Revoked", body = serde_json::Value),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn revoke_key(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -139,7 +139,17 @@ fn find_channel(gw: &Gateway, id: &str) -> Result<Arc<Channel>, GatewayError> {
     })
 }
 
-#[utoipa::path(get, path = "/api/channels", tag = "Channels", summary = "Every channel with its secret state (set, missing, rejected, not_needed, unavailable), never the secret", security(("admin_token" = [])), responses((status = 200, description = "Channels", body = serde_json::Value), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/channels",
+    tag = "Channels",
+    summary = "Every channel with its secret state (set, missing, rejected, not_needed, unavailable), never the secret",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Channels", body = serde_json::Value),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn list_channels(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -150,7 +160,21 @@ async fn list_channels(
     Ok(Json(json!({ "channels": list })))
 }
 
-#[utoipa::path(get, path = "/api/channels/{id}", tag = "Channels", summary = "One channel", security(("admin_token" = [])), params(("id" = String, Path)), responses((status = 200, description = "The channel", body = serde_json::Value), (status = 404, description = "No such object", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/channels/{id}",
+    tag = "Channels",
+    summary = "One channel",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "The channel", body = serde_json::Value),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn one_channel(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -171,7 +195,20 @@ struct NewChannel {
     key: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/channels", tag = "Channels", summary = "Adds a channel to the config file (live at once); `key` goes straight to the OS keyring", security(("admin_token" = [])), request_body = NewChannel, responses((status = 201, description = "The channel", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 409, description = "It exists already", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/api/channels",
+    tag = "Channels",
+    summary = "Adds a channel to the config file (live at once); `key` goes straight to the OS keyring",
+    security(("admin_token" = [])),
+    request_body = NewChannel,
+    responses(
+        (status = 201, description = "The channel", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 409, description = "It exists already", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn add_channel(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -204,7 +241,23 @@ async fn add_channel(
     Ok((StatusCode::CREATED, Json(channel_json(&gw, &c))))
 }
 
-#[utoipa::path(patch, path = "/api/channels/{id}", tag = "Channels", summary = "Changes a channel; `null` removes an optional key", security(("admin_token" = [])), request_body = ChannelPatch, params(("id" = String, Path)), responses((status = 200, description = "The channel", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 404, description = "No such object", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    patch,
+    path = "/api/channels/{id}",
+    tag = "Channels",
+    summary = "Changes a channel; `null` removes an optional key",
+    security(("admin_token" = [])),
+    request_body = ChannelPatch,
+    params(
+        ("id" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "The channel", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn edit_channel(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -219,7 +272,22 @@ async fn edit_channel(
     Ok(Json(channel_json(&gw, &c)))
 }
 
-#[utoipa::path(delete, path = "/api/channels/{id}", tag = "Channels", summary = "Removes a channel; refused while a route sends to it", security(("admin_token" = [])), params(("id" = String, Path)), responses((status = 200, description = "Removed", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 404, description = "No such object", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    delete,
+    path = "/api/channels/{id}",
+    tag = "Channels",
+    summary = "Removes a channel; refused while a route sends to it",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "Removed", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn remove_channel(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -247,7 +315,23 @@ struct SecretBody {
 }
 
 /// Stores a channel's secret in the keyring (write-only) and uses it at once.
-#[utoipa::path(put, path = "/api/channels/{id}/secret", tag = "Channels", summary = "Stores the channel's secret in the OS keyring (write-only) and uses it at once", security(("admin_token" = [])), request_body = SecretBody, params(("id" = String, Path)), responses((status = 200, description = "The secret state", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 404, description = "No such object", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    put,
+    path = "/api/channels/{id}/secret",
+    tag = "Channels",
+    summary = "Stores the channel's secret in the OS keyring (write-only) and uses it at once",
+    security(("admin_token" = [])),
+    request_body = SecretBody,
+    params(
+        ("id" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "The secret state", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn set_secret(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -275,7 +359,21 @@ async fn set_secret(
     Ok(Json(json!({ "id": id, "state": st })))
 }
 
-#[utoipa::path(delete, path = "/api/channels/{id}/secret", tag = "Channels", summary = "Deletes the channel's secret from the OS keyring", security(("admin_token" = [])), params(("id" = String, Path)), responses((status = 200, description = "The secret state", body = serde_json::Value), (status = 404, description = "No such object", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    delete,
+    path = "/api/channels/{id}/secret",
+    tag = "Channels",
+    summary = "Deletes the channel's secret from the OS keyring",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "The secret state", body = serde_json::Value),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn delete_secret(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -321,7 +419,21 @@ fn secret_ref_str(r: &SecretRef) -> String {
 
 /// "Test connection": asks the provider for its model list with the
 /// channel's secret.
-#[utoipa::path(post, path = "/api/channels/{id}/test", tag = "Channels", summary = "Test connection: asks the provider for its model list with the channel's secret", security(("admin_token" = [])), params(("id" = String, Path)), responses((status = 200, description = "What the provider answered", body = serde_json::Value), (status = 404, description = "No such object", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/api/channels/{id}/test",
+    tag = "Channels",
+    summary = "Test connection: asks the provider for its model list with the channel's secret",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "What the provider answered", body = serde_json::Value),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn test_channel(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -473,7 +585,17 @@ fn tree_json(gw: &Gateway) -> Value {
     )
 }
 
-#[utoipa::path(get, path = "/api/routes", tag = "Routes", summary = "Every route with its targets, prices and health, and the route tree (type → brand → channel → routed models)", security(("admin_token" = [])), responses((status = 200, description = "Routes and tree", body = serde_json::Value), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/routes",
+    tag = "Routes",
+    summary = "Every route with its targets, prices and health, and the route tree (type → brand → channel → routed models)",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Routes and tree", body = serde_json::Value),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn list_routes(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -495,7 +617,21 @@ fn find_route(gw: &Gateway, model: &str) -> Result<Arc<Route>, GatewayError> {
         })
 }
 
-#[utoipa::path(get, path = "/api/routes/{model}", tag = "Routes", summary = "One route", security(("admin_token" = [])), params(("model" = String, Path)), responses((status = 200, description = "The route", body = serde_json::Value), (status = 404, description = "No such object", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/routes/{model}",
+    tag = "Routes",
+    summary = "One route",
+    security(("admin_token" = [])),
+    params(
+        ("model" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "The route", body = serde_json::Value),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn one_route(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -516,7 +652,20 @@ struct NewRoute {
     spec: RouteSpec,
 }
 
-#[utoipa::path(post, path = "/api/routes", tag = "Routes", summary = "Adds a route (live at once)", security(("admin_token" = [])), request_body = NewRoute, responses((status = 201, description = "The route", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 409, description = "It exists already", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/api/routes",
+    tag = "Routes",
+    summary = "Adds a route (live at once)",
+    security(("admin_token" = [])),
+    request_body = NewRoute,
+    responses(
+        (status = 201, description = "The route", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 409, description = "It exists already", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn add_route(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -532,7 +681,23 @@ async fn add_route(
     Ok((StatusCode::CREATED, Json(route_json(&state, &gw, &r))))
 }
 
-#[utoipa::path(put, path = "/api/routes/{model}", tag = "Routes", summary = "Replaces a route's targets, primary first, and its cross-bucket rule; targets that stay keep their price overrides", security(("admin_token" = [])), request_body = RouteSpec, params(("model" = String, Path)), responses((status = 200, description = "The route", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 404, description = "No such object", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    put,
+    path = "/api/routes/{model}",
+    tag = "Routes",
+    summary = "Replaces a route's targets, primary first, and its cross-bucket rule; targets that stay keep their price overrides",
+    security(("admin_token" = [])),
+    request_body = RouteSpec,
+    params(
+        ("model" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "The route", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn edit_route(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -547,7 +712,21 @@ async fn edit_route(
     Ok(Json(route_json(&state, &gw, &r)))
 }
 
-#[utoipa::path(delete, path = "/api/routes/{model}", tag = "Routes", summary = "Removes a route", security(("admin_token" = [])), params(("model" = String, Path)), responses((status = 200, description = "Removed", body = serde_json::Value), (status = 404, description = "No such object", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    delete,
+    path = "/api/routes/{model}",
+    tag = "Routes",
+    summary = "Removes a route",
+    security(("admin_token" = [])),
+    params(
+        ("model" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "Removed", body = serde_json::Value),
+        (status = 404, description = "No such object", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn remove_route(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -608,7 +787,21 @@ fn pass_over(
 }
 
 /// "Which target would serve this model now, and at what price."
-#[utoipa::path(get, path = "/api/dry-run", tag = "Routes", summary = "Which target would serve this model now, at what price, and why others are passed over", security(("admin_token" = [])), params(("model" = String, Query)), responses((status = 200, description = "The target that would serve, or why none", body = serde_json::Value), (status = 400, description = "Bad input; the message says what to change", body = ErrorBody), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/dry-run",
+    tag = "Routes",
+    summary = "Which target would serve this model now, at what price, and why others are passed over",
+    security(("admin_token" = [])),
+    params(
+        ("model" = String, Query),
+    ),
+    responses(
+        (status = 200, description = "The target that would serve, or why none", body = serde_json::Value),
+        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn dry_run(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -674,7 +867,17 @@ async fn dry_run(
 }
 
 /// Every explicit route's targets: the last hour, circuits and secrets.
-#[utoipa::path(get, path = "/api/health", tag = "Routes", summary = "Per target over the last hour: success rate, p50/p95, circuit, last error, secret state, model mismatches", security(("admin_token" = [])), responses((status = 200, description = "Targets' health", body = serde_json::Value), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "Routes",
+    summary = "Per target over the last hour: success rate, p50/p95, circuit, last error, secret state, model mismatches",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Targets' health", body = serde_json::Value),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn health(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -801,7 +1004,17 @@ const PRESETS: &[Preset] = &[
     },
 ];
 
-#[utoipa::path(get, path = "/api/presets", tag = "Channels", summary = "Providers that can be added in one step", security(("admin_token" = [])), responses((status = 200, description = "Presets", body = serde_json::Value), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/presets",
+    tag = "Channels",
+    summary = "Providers that can be added in one step",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Presets", body = serde_json::Value),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn presets(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -827,7 +1040,17 @@ async fn presets(
 }
 
 /// Looks for Ollama and LM Studio on their usual ports.
-#[utoipa::path(get, path = "/api/local-servers", tag = "Channels", summary = "Looks for Ollama (11434) and LM Studio (1234) on this machine", security(("admin_token" = [])), responses((status = 200, description = "What answered", body = serde_json::Value), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/local-servers",
+    tag = "Channels",
+    summary = "Looks for Ollama (11434) and LM Studio (1234) on this machine",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "What answered", body = serde_json::Value),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn local_servers(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -868,7 +1091,17 @@ async fn local_servers(
     Ok(Json(json!({ "servers": servers })))
 }
 
-#[utoipa::path(post, path = "/api/pause", tag = "Gateway", summary = "Stops forwarding /v1 requests (they get 503 gateway_paused); /api stays up", security(("admin_token" = [])), responses((status = 200, description = "Paused", body = serde_json::Value), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/api/pause",
+    tag = "Gateway",
+    summary = "Stops forwarding /v1 requests (they get 503 gateway_paused); /api stays up",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Paused", body = serde_json::Value),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn pause(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -878,7 +1111,17 @@ async fn pause(
     Ok(Json(json!({ "paused": true })))
 }
 
-#[utoipa::path(post, path = "/api/resume", tag = "Gateway", summary = "Forwards /v1 requests again", security(("admin_token" = [])), responses((status = 200, description = "Resumed", body = serde_json::Value), (status = 401, description = "No admin token", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/api/resume",
+    tag = "Gateway",
+    summary = "Forwards /v1 requests again",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Resumed", body = serde_json::Value),
+        (status = 401, description = "No admin token", body = ErrorBody),
+    )
+)]
 async fn resume(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
