@@ -158,11 +158,15 @@ async fn invalid_edits_are_refused_with_config_check_messages_and_change_nothing
         &app,
         "POST",
         "/api/channels",
-        Some(json!({"id": "odd", "type": "openai", "bucket": "savings"})),
+        Some(
+            json!({"id": "odd", "type": "openai", "bucket": "savings", "key": "sk-odd-0123456789"}),
+        ),
     )
     .await;
     assert_eq!(s, 400, "{body}");
     assert!(message(&body).contains("bucket"), "{body}");
+    let orphan = app.state().secrets.get("odd").expect("store readable");
+    assert!(orphan.is_none(), "a refused channel leaves no key behind");
 
     let (s, body) = call(
         &app,

@@ -232,11 +232,27 @@ async fn add_channel(
                 .into(),
         ));
     }
+    if state.gateway().channel(&id).is_some() {
+        return Err(GatewayError::Conflict(format!(
+            "a channel with id `{id}` already exists"
+        )));
+    }
     if let Some(k) = &key {
         // Stored first, so the new channel starts with it.
         store_secret(&state, &id, k.trim()).await?;
     }
-    let gw = apply(&state, move |doc| doc.add_channel(&channel)).await?;
+    let gw = match apply(&state, move |doc| doc.add_channel(&channel)).await {
+        Ok(gw) => gw,
+        Err(e) => {
+            if key.is_some() {
+                // The channel was not added: its key goes too.
+                let store = Arc::clone(&state.secrets);
+                let account = id.clone();
+                let _ = tokio::task::spawn_blocking(move || store.delete(&account)).await;
+            }
+            return Err(e);
+        }
+    };
     let c = find_channel(&gw, &id)?;
     Ok((StatusCode::CREATED, Json(channel_json(&gw, &c))))
 }
