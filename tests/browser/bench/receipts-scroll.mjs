@@ -523,7 +523,8 @@ async function steadyScroll(page, box) {
   await page.evaluate(pageJump, { to: 1, frames: 10 });
   await wheel(-240, 1500, 'wheel up from the end');
   // Scrollbar drags across the whole range, down and up.
-  await page.evaluate(pageJump, { to: 0, frames: 2 });
+  await page.evaluate(pageMark, 'jump to the top');
+  await page.evaluate(pageJump, { to: 0, frames: 10 });
   await page.evaluate(pageMark, 'drag the whole range down');
   await page.evaluate(pageDrag, { from: 0, to: 1, ms: 2000 });
   await page.evaluate(pageMark, 'drag the whole range up');
