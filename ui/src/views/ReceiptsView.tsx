@@ -16,6 +16,8 @@ import { ReceiptDrawer, StatusBadge } from './ReceiptDrawer';
 import { plural } from '../lib/plural';
 
 const ROW_HEIGHT = 36;
+/** More slots than rows ever rendered at once (visible + overscan). */
+const ROW_SLOTS = 256;
 const FIRST_PAGE = 200;
 const NEXT_PAGE = 500;
 
@@ -128,7 +130,7 @@ export function ReceiptsView({ refreshStatus }: ViewProps) {
     count: rows.length + (next ? 1 : 0),
     getScrollElement: () => scrollRef.current,
     estimateSize: () => ROW_HEIGHT,
-    overscan: 12,
+    overscan: 8,
   });
   const items = virtualizer.getVirtualItems();
   const lastIndex = items.length ? items[items.length - 1]!.index : 0;
@@ -290,7 +292,10 @@ export function ReceiptsView({ refreshStatus }: ViewProps) {
                 }
                 return (
                   <ReceiptRow
-                    key={r.id}
+                    // Keyed by slot, not by receipt: a fast scroll or a
+                    // scrollbar drag then updates rows in place instead of
+                    // unmounting and mounting every one of them.
+                    key={vi.index % ROW_SLOTS}
                     r={r}
                     index={vi.index}
                     top={vi.start}
