@@ -29,8 +29,10 @@ render() { # background, dot colour, size, output file
 }
 
 render '#0f766e' '#f59e0b' 512 icon.png
-render '#0f766e' '#f59e0b' 256 128x128@2x.png
+render '#0f766e' '#f59e0b' 256 256x256.png
 render '#0f766e' '#f59e0b' 128 128x128.png
+render '#0f766e' '#f59e0b' 64 64x64.png
+render '#0f766e' '#f59e0b' 48 48x48.png
 render '#0f766e' '#f59e0b' 32 32x32.png
 # The tray icon while the gateway is paused: the same mark, greyed.
 render '#6b7280' '#d1d5db' 32 tray-paused.png
