@@ -500,6 +500,10 @@ async fn the_openapi_document_lists_every_management_route_and_each_is_real_and_
     let doc: Value = r.json().await.expect("json");
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    assert!(
+        doc["security"][0]["admin_token"].is_array(),
+        "every operation takes the admin token"
+    );
     for schema in [
         "ErrorBody",
         "Receipt",
@@ -526,6 +530,10 @@ async fn the_openapi_document_lists_every_management_route_and_each_is_real_and_
                 continue;
             }
             operations += 1;
+            assert!(
+                item[method]["responses"]["401"].is_object(),
+                "{method} {path} documents its 401"
+            );
             // The guard slows an address after ten bad credentials: each
             // few requests come from another loopback address.
             let from: std::net::IpAddr = [127, 0, 0, 2 + (operations / 8) as u8].into();

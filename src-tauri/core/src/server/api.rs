@@ -116,10 +116,8 @@ pub(super) fn bucket_json(state: &AppState, bucket: Bucket) -> Value {
     path = "/api/buckets",
     tag = "Buckets",
     summary = "Both buckets with their balances, each in its own currency",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "Balances", body = serde_json::Value),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn buckets(
@@ -147,7 +145,6 @@ struct TopupBody {
     path = "/api/buckets/{bucket}/topup",
     tag = "Buckets",
     summary = "Adds money to a bucket (an append-only top-up entry)",
-    security(("admin_token" = [])),
     request_body = TopupBody,
     params(
         ("bucket" = String, Path, description = "credit or wallet"),
@@ -155,7 +152,6 @@ struct TopupBody {
     responses(
         (status = 201, description = "The new balance", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn topup(
@@ -210,7 +206,6 @@ struct PageQuery {
     path = "/api/buckets/{bucket}/entries",
     tag = "Buckets",
     summary = "A bucket's ledger entries, newest first",
-    security(("admin_token" = [])),
     params(
         ("bucket" = String, Path, description = "credit or wallet"),
         ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
@@ -219,7 +214,6 @@ struct PageQuery {
     responses(
         (status = 200, description = "Entries with their balance after each", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn entries(
@@ -318,7 +312,6 @@ fn cursor(r: &receipts::Receipt) -> String {
     path = "/api/receipts",
     tag = "Receipts",
     summary = "A page of receipts, newest first, filtered",
-    security(("admin_token" = [])),
     params(
         ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
         ("before" = Option<String>, Query, description = "the `next` cursor of the previous page"),
@@ -334,7 +327,6 @@ fn cursor(r: &receipts::Receipt) -> String {
     responses(
         (status = 200, description = "Receipts and the `next` cursor", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn receipt_page(
@@ -404,14 +396,12 @@ async fn receipt_page(
     path = "/api/receipts/{id}",
     tag = "Receipts",
     summary = "One receipt with its attempt chain and the route walked in words",
-    security(("admin_token" = [])),
     params(
         ("id" = String, Path, description = "the x-switchyard-request-id of a response"),
     ),
     responses(
         (status = 200, description = "The receipt", body = crate::ledger::Receipt),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn receipt(
@@ -459,7 +449,6 @@ fn spend_row(r: &spend::SpendRow) -> Value {
     path = "/api/spend",
     tag = "Spend",
     summary = "Spend grouped by a dimension, with totals per bucket (never blended)",
-    security(("admin_token" = [])),
     params(
         ("since" = Option<String>, Query, description = "24h, 7d, 30d …"),
         ("from" = Option<String>, Query, description = "YYYY-MM-DD"),
@@ -469,7 +458,6 @@ fn spend_row(r: &spend::SpendRow) -> Value {
     responses(
         (status = 200, description = "Rows and per-bucket totals", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn spend_report(
@@ -548,10 +536,8 @@ fn key_json(state: &AppState, k: &keys::GatewayKey) -> Value {
     path = "/api/keys",
     tag = "Keys",
     summary = "Every gateway key (never its secret) with its scope, budget and spend",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "Keys", body = serde_json::Value),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn list_keys(
@@ -618,13 +604,11 @@ fn key_error(e: KeyError) -> GatewayError {
     path = "/api/keys",
     tag = "Keys",
     summary = "Creates a gateway key; the answer holds its secret, shown this once",
-    security(("admin_token" = [])),
     request_body = CreateKeyBody,
     responses(
         (status = 201, description = "The key, with `key` set once", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
         (status = 409, description = "It exists already", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn create_key(
@@ -661,14 +645,12 @@ async fn create_key(
     path = "/api/keys/{name}",
     tag = "Keys",
     summary = "Revokes a key; requests with it fail at once",
-    security(("admin_token" = [])),
     params(
         ("name" = String, Path),
     ),
     responses(
         (status = 200, description = "Revoked", body = serde_json::Value),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn revoke_key(

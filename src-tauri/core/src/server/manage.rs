@@ -144,10 +144,8 @@ fn find_channel(gw: &Gateway, id: &str) -> Result<Arc<Channel>, GatewayError> {
     path = "/api/channels",
     tag = "Channels",
     summary = "Every channel with its secret state (set, missing, rejected, not_needed, unavailable), never the secret",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "Channels", body = serde_json::Value),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn list_channels(
@@ -165,14 +163,12 @@ async fn list_channels(
     path = "/api/channels/{id}",
     tag = "Channels",
     summary = "One channel",
-    security(("admin_token" = [])),
     params(
         ("id" = String, Path),
     ),
     responses(
         (status = 200, description = "The channel", body = serde_json::Value),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn one_channel(
@@ -200,13 +196,11 @@ struct NewChannel {
     path = "/api/channels",
     tag = "Channels",
     summary = "Adds a channel to the config file (live at once); `key` goes straight to the OS keyring",
-    security(("admin_token" = [])),
     request_body = NewChannel,
     responses(
         (status = 201, description = "The channel", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
         (status = 409, description = "It exists already", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn add_channel(
@@ -262,7 +256,6 @@ async fn add_channel(
     path = "/api/channels/{id}",
     tag = "Channels",
     summary = "Changes a channel; `null` removes an optional key",
-    security(("admin_token" = [])),
     request_body = ChannelPatch,
     params(
         ("id" = String, Path),
@@ -271,7 +264,6 @@ async fn add_channel(
         (status = 200, description = "The channel", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn edit_channel(
@@ -293,7 +285,6 @@ async fn edit_channel(
     path = "/api/channels/{id}",
     tag = "Channels",
     summary = "Removes a channel; refused while a route sends to it",
-    security(("admin_token" = [])),
     params(
         ("id" = String, Path),
     ),
@@ -301,7 +292,6 @@ async fn edit_channel(
         (status = 200, description = "Removed", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn remove_channel(
@@ -336,7 +326,6 @@ struct SecretBody {
     path = "/api/channels/{id}/secret",
     tag = "Channels",
     summary = "Stores the channel's secret in the OS keyring (write-only) and uses it at once",
-    security(("admin_token" = [])),
     request_body = SecretBody,
     params(
         ("id" = String, Path),
@@ -345,7 +334,6 @@ struct SecretBody {
         (status = 200, description = "The secret state", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn set_secret(
@@ -380,14 +368,12 @@ async fn set_secret(
     path = "/api/channels/{id}/secret",
     tag = "Channels",
     summary = "Deletes the channel's secret from the OS keyring",
-    security(("admin_token" = [])),
     params(
         ("id" = String, Path),
     ),
     responses(
         (status = 200, description = "The secret state", body = serde_json::Value),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn delete_secret(
@@ -440,14 +426,12 @@ fn secret_ref_str(r: &SecretRef) -> String {
     path = "/api/channels/{id}/test",
     tag = "Channels",
     summary = "Test connection: asks the provider for its model list with the channel's secret",
-    security(("admin_token" = [])),
     params(
         ("id" = String, Path),
     ),
     responses(
         (status = 200, description = "What the provider answered", body = serde_json::Value),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn test_channel(
@@ -606,10 +590,8 @@ fn tree_json(gw: &Gateway) -> Value {
     path = "/api/routes",
     tag = "Routes",
     summary = "Every route with its targets, prices and health, and the route tree (type → brand → channel → routed models)",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "Routes and tree", body = serde_json::Value),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn list_routes(
@@ -638,14 +620,12 @@ fn find_route(gw: &Gateway, model: &str) -> Result<Arc<Route>, GatewayError> {
     path = "/api/routes/{model}",
     tag = "Routes",
     summary = "One route",
-    security(("admin_token" = [])),
     params(
         ("model" = String, Path),
     ),
     responses(
         (status = 200, description = "The route", body = serde_json::Value),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn one_route(
@@ -673,13 +653,11 @@ struct NewRoute {
     path = "/api/routes",
     tag = "Routes",
     summary = "Adds a route (live at once)",
-    security(("admin_token" = [])),
     request_body = NewRoute,
     responses(
         (status = 201, description = "The route", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
         (status = 409, description = "It exists already", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn add_route(
@@ -702,7 +680,6 @@ async fn add_route(
     path = "/api/routes/{model}",
     tag = "Routes",
     summary = "Replaces a route's targets, primary first, and its cross-bucket rule; targets that stay keep their price overrides",
-    security(("admin_token" = [])),
     request_body = RouteSpec,
     params(
         ("model" = String, Path),
@@ -711,7 +688,6 @@ async fn add_route(
         (status = 200, description = "The route", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn edit_route(
@@ -733,14 +709,12 @@ async fn edit_route(
     path = "/api/routes/{model}",
     tag = "Routes",
     summary = "Removes a route",
-    security(("admin_token" = [])),
     params(
         ("model" = String, Path),
     ),
     responses(
         (status = 200, description = "Removed", body = serde_json::Value),
         (status = 404, description = "No such object", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn remove_route(
@@ -808,14 +782,12 @@ fn pass_over(
     path = "/api/dry-run",
     tag = "Routes",
     summary = "Which target would serve this model now, at what price, and why others are passed over",
-    security(("admin_token" = [])),
     params(
         ("model" = String, Query),
     ),
     responses(
         (status = 200, description = "The target that would serve, or why none", body = serde_json::Value),
         (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn dry_run(
@@ -888,10 +860,8 @@ async fn dry_run(
     path = "/api/health",
     tag = "Routes",
     summary = "Per target over the last hour: success rate, p50/p95, circuit, last error, secret state, model mismatches",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "Targets' health", body = serde_json::Value),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn health(
@@ -1025,10 +995,8 @@ const PRESETS: &[Preset] = &[
     path = "/api/presets",
     tag = "Channels",
     summary = "Providers that can be added in one step",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "Presets", body = serde_json::Value),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn presets(
@@ -1061,10 +1029,8 @@ async fn presets(
     path = "/api/local-servers",
     tag = "Channels",
     summary = "Looks for Ollama (11434) and LM Studio (1234) on this machine",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "What answered", body = serde_json::Value),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn local_servers(
@@ -1112,10 +1078,8 @@ async fn local_servers(
     path = "/api/pause",
     tag = "Gateway",
     summary = "Stops forwarding /v1 requests (they get 503 gateway_paused); /api stays up",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "Paused", body = serde_json::Value),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn pause(
@@ -1132,10 +1096,8 @@ async fn pause(
     path = "/api/resume",
     tag = "Gateway",
     summary = "Forwards /v1 requests again",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "Resumed", body = serde_json::Value),
-        (status = 401, description = "No admin token", body = ErrorBody),
     )
 )]
 async fn resume(

@@ -4,6 +4,7 @@
 
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -47,14 +48,40 @@ use utoipa::{Modify, OpenApi};
         super::manage::resume,
     ),
     components(schemas(super::error::ErrorBody)),
+    security(("admin_token" = [])),
     modifiers(&AdminToken)
 )]
 struct ApiDoc;
 
+/// Every operation takes the admin token: the scheme, and the 401 every
+/// operation answers without it.
 struct AdminToken;
 
 impl Modify for AdminToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let unauthorized = ResponseBuilder::new()
+            .description("No admin token, or a gateway key instead of it")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                op.responses
+                    .responses
+                    .insert("401".into(), unauthorized.clone().into());
+            }
+        }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "admin_token",
