@@ -29,12 +29,12 @@
 // QUIET_WAIT (seconds, 150), PROFILE=1, NO_FAIL=1 (report only),
 // SWITCHYARD_ARTIFACTS (where receipts-scroll.txt goes).
 
-import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { REPO_ROOT, freePort, redact, switchyardBin } from '../lib/gateway.mjs';
+import { REPO_ROOT, redact, startGateway } from '../lib/gateway.mjs';
 
 const RECEIPTS = Number(process.env.RECEIPTS || 100_000);
 const QUIET_LOAD = Number(process.env.QUIET_LOAD || 1.0);
@@ -56,23 +56,7 @@ const ROW_HEIGHT = 36;
 
 const started = Date.now();
 const cleanups = [];
-const children = new Set();
-function killChildren() {
-  for (const c of children) {
-    try {
-      c.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-process.on('exit', killChildren);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    killChildren();
-    process.exit(128 + (os.constants.signals[sig] ?? 0));
-  });
-}
+// The gateway child is killed on exit or signal by lib/gateway.mjs.
 
 const log = (...a) => console.error('#', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -115,60 +99,11 @@ function ledgerDir() {
   return dir;
 }
 
-async function startGateway(sourceLedger) {
-  const bin = switchyardBin();
-  if (!existsSync(bin)) throw new Error(`${bin} does not exist: cargo build -p switchyard`);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-receipts-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const dataDir = path.join(dir, 'data');
-  mkdirSync(dataDir);
-  for (const f of ['switchyard.db', 'switchyard.db-wal', 'switchyard.db-shm']) {
-    if (existsSync(path.join(sourceLedger, f))) copyFileSync(path.join(sourceLedger, f), path.join(dataDir, f));
-  }
-  const configPath = path.join(dir, 'switchyard.toml');
-  writeFileSync(configPath, '');
-  const port = await freePort();
-  const env = { ...process.env, SWITCHYARD_LOG: process.env.SWITCHYARD_LOG ?? 'info', NO_COLOR: '1' };
-  delete env.SWITCHYARD_CONFIG;
-  delete env.SWITCHYARD_DATA_DIR;
-  const child = spawn(bin, ['serve', '--config', configPath, '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  const adminLink = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no admin link within 30 s:\n${redact(out)}`)), 30_000);
-    const check = () => {
-      const m = /Admin link[^\n]*?(http:\/\/127\.0\.0\.1:\d+\/#token=(sya-[A-Za-z0-9_-]+))/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    child.stderr.on('data', check);
-    child.stdout.on('data', check);
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`switchyard serve exited (${code ?? signal}):\n${redact(out)}`));
-    });
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const index = await fetch(`${url}/`).then((r) => r.text(), () => '');
-  if (!/<script[^>]+src=/.test(index)) throw new Error('switchyard serve has no web UI at /: npm --prefix ui run build');
-  cleanups.unshift(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(t);
-    }
-    children.delete(child);
-  });
-  return { url, adminLink, token: /#token=(sya-[A-Za-z0-9_-]+)/.exec(adminLink)[1], pid: child.pid, bin };
+/** A gateway on a copy of the bench ledger, stopped at clean-up. */
+async function startBenchGateway(sourceLedger) {
+  const gw = await startGateway({ seedLedger: sourceLedger, startTimeoutMs: 30_000 });
+  cleanups.unshift(() => gw.stop());
+  return { url: gw.url, token: gw.adminToken, bin: gw.bin };
 }
 
 async function waitQuiet() {
@@ -539,7 +474,7 @@ async function main() {
   const head = git('rev-parse', '--short', 'HEAD');
   const dirty = git('status', '--porcelain', '--', 'ui') ? ' (ui/ has local changes)' : '';
   const ledger = ledgerDir();
-  const gw = await startGateway(ledger);
+  const gw = await startBenchGateway(ledger);
   log(`gateway ${gw.url} (${gw.bin}), ledger copied from ${ledger}`);
 
   const browser = await chromium.launch({
@@ -674,7 +609,6 @@ async function cleanup() {
       // best effort
     }
   }
-  killChildren();
 }
 
 const deadline = setTimeout(async () => {

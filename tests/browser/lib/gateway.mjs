@@ -8,7 +8,7 @@
 // Every child is killed when the test process exits, however it exits.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,15 +79,23 @@ export function freePort() {
 }
 
 /**
- * Starts `switchyard serve`. `config` is the TOML text of the config file.
- * Returns { url, port, adminLink, adminToken, configPath, dataDir, api(), cli(), stop() }.
+ * Starts `switchyard serve`. `config` is the TOML text of the config file;
+ * `seedLedger`, a data dir whose ledger (switchyard.db and its WAL) is
+ * copied in first, so the original is never written to.
+ * Returns { url, port, bin, adminLink, adminToken, configPath, dataDir, api(), cli(), stop() }.
  */
-export async function startGateway({ config = '', startTimeoutMs = 20_000 } = {}) {
+export async function startGateway({ config = '', seedLedger = null, startTimeoutMs = 20_000 } = {}) {
   const bin = ensureBinary();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-browser-'));
   const configPath = path.join(dir, 'switchyard.toml');
   const dataDir = path.join(dir, 'data');
   writeFileSync(configPath, config);
+  if (seedLedger) {
+    mkdirSync(dataDir);
+    for (const f of ['switchyard.db', 'switchyard.db-wal', 'switchyard.db-shm']) {
+      if (existsSync(path.join(seedLedger, f))) copyFileSync(path.join(seedLedger, f), path.join(dataDir, f));
+    }
+  }
 
   let lastError = null;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -191,6 +199,7 @@ async function launch({ bin, dir, configPath, dataDir, port, startTimeoutMs }) {
   return {
     url,
     port,
+    bin,
     adminLink,
     adminToken,
     configPath,
