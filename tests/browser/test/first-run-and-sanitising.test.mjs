@@ -100,7 +100,11 @@ test('first run: connect the hostile upstream, make a key, send a first request'
   assert.match(gatewayKey, /^sy-/);
 
   const step3 = page.getByTestId('onboarding-step-request');
+  // The step fills in the first listed model once the list arrives; typing
+  // before that could be joined to it.
+  await eventually(async () => assert.notEqual(await step3.getByTestId('onboarding-model').inputValue(), ''));
   await step3.getByTestId('onboarding-model').fill(OK_MODEL);
+  assert.equal(await step3.getByTestId('onboarding-model').inputValue(), OK_MODEL);
   await step3.getByRole('button', { name: 'Send test request' }).click();
   const answer = step3.getByTestId('onboarding-answer');
   await includesLiteral(answer, `Answer with ${PAYLOAD} inside.`, 'model answer');
