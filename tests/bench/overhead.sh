@@ -4,9 +4,12 @@
 #
 #   tests/bench/overhead.sh
 #
-# Starts a mock upstream (tests/bench/mock-upstream) and `switchyard serve`
-# on free loopback ports with a throw-away config and data dir, creates a
-# gateway key, and measures, direct to the mock vs through Switchyard:
+# Starts a mock upstream (tests/bench/mock-upstream), a bare reference proxy
+# in front of it (the same crate's switchyard-bench-bare-proxy: one HTTP hop
+# with nothing else, the floor for any gateway on this machine) and
+# `switchyard serve`, on free loopback ports with a throw-away config and
+# data dir, creates a gateway key, and measures, direct to the mock vs
+# through the bare proxy vs through Switchyard:
 #   (a) sequential latency, one request at a time (oha -n N -c 1)
 #   (b) open-loop latency at a fixed rate (oha -q RATE -z DURATION
 #       --latency-correction: latency counted from when a request was due,
@@ -15,8 +18,9 @@
 #       (VmHWM after all the load)
 #   and, to explain the latency, the CPU time and context switches per
 #   request of the server on each side (from /proc/PID/task/*/schedstat).
-# (a) and (b) run ROUNDS times with direct and through interleaved; the
-# median round is reported. overhead_report.py prints the summary, and the
+# (a) and (b) run ROUNDS times with the three sides interleaved; the
+# median round is reported. The targets compare Switchyard with the direct
+# call; the bare proxy's column shows how much of that any hop costs. overhead_report.py prints the summary, and the
 # script exits 1 when a target is missed (2 when the run itself failed):
 #   p50 added, sequential        <= 0.2 ms
 #   p99 added, open loop         <= 1 ms
@@ -25,7 +29,7 @@
 # Knobs (environment):
 #   CARGO_TARGET_DIR   default $HOME/.cache/switchyard-target
 #   SKIP_BUILD=1       use the release binaries already in CARGO_TARGET_DIR
-#   ROUNDS             rounds of each phase, direct and through interleaved;
+#   ROUNDS             rounds of each phase, the three sides interleaved;
 #                      the median round is reported            (default 3)
 #   SEQ_REQUESTS       sequential requests per side and round (default 2000)
 #   RATE               open-loop requests per second          (default 1000)
@@ -147,7 +151,7 @@ if [[ "${SKIP_BUILD:-0}" != "1" ]]; then
     log "building release binaries (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
     (cd "$repo" && cargo build --release -p switchyard -p switchyard-bench-upstream >&2)
 fi
-for b in switchyard switchyard-bench-upstream; do
+for b in switchyard switchyard-bench-upstream switchyard-bench-bare-proxy; do
     [[ -x "$bin/$b" ]] || die "$bin/$b is missing (build first, or unset SKIP_BUILD)"
 done
 
@@ -232,6 +236,7 @@ PY
 run_measured() {
     local side="$1" name="$2" pid="$mock_pid"
     [[ "$side" == through ]] && pid="$sy_pid"
+    [[ "$side" == bare ]] && pid="$bare_pid"
     snap_threads "$pid" "$tmp/$name.cpu0.json"
     run_oha "$@"
     snap_threads "$pid" "$tmp/$name.cpu1.json"
@@ -245,6 +250,13 @@ mock_pid=$!
 pids+=("$mock_pid")
 mock_port="$(wait_for_line "$tmp/mock.out" '^[0-9]+$' "$mock_pid" "the mock upstream")"
 log "mock upstream on 127.0.0.1:$mock_port (pid $mock_pid)"
+
+"$bin/switchyard-bench-bare-proxy" --upstream "http://127.0.0.1:$mock_port/v1/chat/completions" \
+    --port 0 >"$tmp/bare.out" 2>"$tmp/bare.err" &
+bare_pid=$!
+pids+=("$bare_pid")
+bare_port="$(wait_for_line "$tmp/bare.out" '^[0-9]+$' "$bare_pid" "the bare proxy")"
+log "bare proxy on 127.0.0.1:$bare_port (pid $bare_pid)"
 
 config="$tmp/switchyard.toml"
 data_dir="$tmp/data"
@@ -280,6 +292,7 @@ start_rss_kb="$(rss_kb "$sy_pid" VmRSS)"
 
 direct_url="http://127.0.0.1:$mock_port/v1/chat/completions"
 through_url="http://127.0.0.1:$sy_port/v1/chat/completions"
+bare_url="http://127.0.0.1:$bare_port/v1/chat/completions"
 body='{"model":"bench-model","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64,"temperature":0}'
 
 # ---------------------------------------------------------------- sanity
@@ -298,8 +311,9 @@ assert d["usage"]["total_tokens"] > 0, d
 PY
 }
 check "$direct_url" none
+check "$bare_url" none
 check "$through_url" "$key"
-log "sanity: both endpoints answer a chat.completion"
+log "sanity: all three endpoints answer a chat.completion"
 
 # ---------------------------------------------------------------- load
 # oha SIDE NAME ARGS...: runs oha with JSON output into $tmp/NAME.json.
@@ -307,11 +321,11 @@ run_oha() {
     local side="$1" name="$2"
     shift 2
     local url auth
-    if [[ "$side" == direct ]]; then
-        url="$direct_url" auth="none"
-    else
-        url="$through_url" auth="$key"
-    fi
+    case "$side" in
+    direct) url="$direct_url" auth="none" ;;
+    bare) url="$bare_url" auth="none" ;;
+    *) url="$through_url" auth="$key" ;;
+    esac
     # oha's own -z / -n bound each run; `timeout` is the backstop. It runs in
     # the background so that a signal to this script is handled at once.
     timeout --kill-after=10 300 "$OHA" --no-tui --output-format json "$@" \
@@ -327,32 +341,34 @@ run_oha() {
 wait_for_quiet
 log "warm-up: $WARMUP_REQUESTS requests per side"
 run_oha direct warm_direct -n "$WARMUP_REQUESTS" -c 4
+run_oha bare warm_bare -n "$WARMUP_REQUESTS" -c 4
 run_oha through warm_through -n "$WARMUP_REQUESTS" -c 4
 sleep 2
 idle_rss_kb="$(rss_kb "$sy_pid" VmRSS)"
 
-# Each phase runs ROUNDS times, direct and through interleaved, the order
-# alternating, so that a slow patch of the machine hits both sides.
-pair() {
-    local phase="$1" r="$2"
+# Each phase runs ROUNDS times, the three sides interleaved and the order
+# rotating, so that a slow patch of the machine hits every side.
+trio() {
+    local phase="$1" r="$2" sides side
     shift 2
-    if ((r % 2)); then
-        run_measured direct "${phase}_direct_$r" "$@"
-        run_measured through "${phase}_through_$r" "$@"
-    else
-        run_measured through "${phase}_through_$r" "$@"
-        run_measured direct "${phase}_direct_$r" "$@"
-    fi
+    case $((r % 3)) in
+    1) sides=(direct bare through) ;;
+    2) sides=(through direct bare) ;;
+    *) sides=(bare through direct) ;;
+    esac
+    for side in "${sides[@]}"; do
+        run_measured "$side" "${phase}_${side}_$r" "$@"
+    done
 }
 
 log "sequential: $SEQ_REQUESTS requests one at a time, per side, $ROUNDS rounds"
 for r in $(seq 1 "$ROUNDS"); do
-    pair seq "$r" -n "$SEQ_REQUESTS" -c 1
+    trio seq "$r" -n "$SEQ_REQUESTS" -c 1
 done
 
 log "open loop: $RATE req/s for $DURATION, $OPEN_CONNECTIONS connections, per side, $ROUNDS rounds"
 for r in $(seq 1 "$ROUNDS"); do
-    pair open "$r" -q "$RATE" -z "$DURATION" -c "$OPEN_CONNECTIONS" --latency-correction
+    trio open "$r" -q "$RATE" -z "$DURATION" -c "$OPEN_CONNECTIONS" --latency-correction
 done
 
 peak_rss_kb="$(rss_kb "$sy_pid" VmHWM)"

@@ -7,17 +7,23 @@ snapshots taken around it (NAME.cpu0.json, NAME.cpu1.json). Prints the
 summary table, optionally writes it as JSON (BENCH_JSON), and exits 1 when a
 target is missed or a request failed.
 
-Each phase runs ROUNDS times, direct and through interleaved (their order
-alternating between rounds). For each percentile the round whose added
-latency (through - direct) is the median is the one reported, so the
-direct/through/added columns of a row always come from the same round; the
-spread of the added latency over all rounds is shown beside it.
+Three sides are measured: direct (the mock upstream), bare (the bare
+reference proxy in front of the mock: one HTTP hop and nothing else) and
+through (Switchyard in front of the mock). Each phase runs ROUNDS times, the
+sides interleaved (their order rotating between rounds). For each percentile
+the round whose added latency (through - direct) is the median is the one
+reported, so all columns of a row come from the same round; the spread of
+the added latency over all rounds is shown beside it. The targets apply to
+Switchyard's added latency; the bare proxy's shows the floor that any
+second hop sets on the machine at hand.
 """
 
 import json
 import os
 import statistics
 import sys
+
+SIDES = ("direct", "bare", "through")
 
 # oha counts requests still in flight when -z runs out as errors of this kind.
 DEADLINE_ABORT = "aborted due to deadline"
@@ -65,7 +71,7 @@ def main():
 
     runs = {}
     for phase in ("seq", "open"):
-        for side in ("direct", "through"):
+        for side in SIDES:
             for r in range(1, rounds + 1):
                 name = f"{phase}_{side}_{r}"
                 runs[name] = load_run(tmp, name)
@@ -85,14 +91,19 @@ def main():
             per_round = []
             for r in range(1, rounds + 1):
                 d = runs[f"{phase}_direct_{r}"][p + "_ms"]
+                b = runs[f"{phase}_bare_{r}"][p + "_ms"]
                 t = runs[f"{phase}_through_{r}"][p + "_ms"]
-                per_round.append({"round": r, "direct": d, "through": t, "added": t - d})
+                per_round.append(
+                    {"round": r, "direct": d, "bare": b, "through": t, "added": t - d}
+                )
             ordered = sorted(per_round, key=lambda x: x["added"])
             median = ordered[(len(ordered) - 1) // 2]
             metrics[f"{phase}_{p}"] = {
                 "direct": median["direct"],
+                "bare": median["bare"],
                 "through": median["through"],
                 "added": median["added"],
+                "bare_added": median["bare"] - median["direct"],
                 "added_min": ordered[0]["added"],
                 "added_max": ordered[-1]["added"],
                 "rounds": per_round,
@@ -101,7 +112,7 @@ def main():
     # Server CPU per request, over all rounds of a phase.
     cpu = {}
     for phase in ("seq", "open"):
-        for side in ("direct", "through"):
+        for side in SIDES:
             total_req = 0
             threads = {}
             for r in range(1, rounds + 1):
@@ -124,7 +135,7 @@ def main():
     rss = {k: int(meta["rss_kb"][k]) / 1024 for k in ("start", "idle", "after_load", "peak")}
     rate = {
         side: statistics.mean(runs[f"open_{side}_{r}"]["rps"] for r in range(1, rounds + 1))
-        for side in ("direct", "through")
+        for side in SIDES
     }
 
     limits = meta["limits"]
@@ -140,8 +151,11 @@ def main():
         f"SWITCHYARD_LOG={meta['log']}, {rounds} rounds, "
         f"other CPU load before the run {meta['background_busy']}%\n"
     )
-    w(f"{'':<38}{'direct':>10}{'through':>10}{'added':>10}   added over all rounds\n")
-    w("-" * 92 + "\n")
+    w(
+        f"{'':<38}{'direct':>10}{'bare':>10}{'through':>10}{'added':>11}"
+        f"{'bare adds':>11}   added over all rounds\n"
+    )
+    w("-" * 112 + "\n")
     labels = {
         "seq_p50": f"sequential p50 ({meta['seq_requests']} req, c=1)",
         "seq_p99": "sequential p99",
@@ -152,15 +166,21 @@ def main():
         m = metrics[key]
         spread = " ".join(f"{x['added']:+.3f}" for x in m["rounds"])
         w(
-            f"{label:<38}{m['direct']:>7.3f} ms{m['through']:>7.3f} ms{m['added']:>+7.3f} ms"
-            f"   {spread}\n"
+            f"{label:<38}{m['direct']:>7.3f} ms{m['bare']:>7.3f} ms{m['through']:>7.3f} ms"
+            f"{m['added']:>+8.3f} ms{m['bare_added']:>+8.3f} ms   {spread}\n"
         )
     w(
-        f"{'open loop achieved rate (mean)':<38}{rate['direct']:>6.0f} r/s{rate['through']:>6.0f} r/s\n"
+        f"{'open loop achieved rate (mean)':<38}{rate['direct']:>6.0f} r/s{rate['bare']:>6.0f} r/s"
+        f"{rate['through']:>6.0f} r/s\n"
     )
-    w("-" * 92 + "\n")
-    w("server CPU time per request (schedstat; direct = the mock, through = switchyard):\n")
-    for key in ("seq_through", "open_through", "seq_direct", "open_direct"):
+    w("-" * 112 + "\n")
+    w(
+        "server CPU time per request (schedstat; direct = the mock, bare = the bare proxy, "
+        "through = switchyard):\n"
+    )
+    for key in (
+        "seq_through", "open_through", "seq_bare", "open_bare", "seq_direct", "open_direct"
+    ):
         c = cpu[key]
         parts = ", ".join(
             f"{name} {v['cpu_us']:.0f} us"
@@ -168,7 +188,7 @@ def main():
             if v["cpu_us"] >= 0.5
         )
         w(f"  {key:<13}{c['cpu_us']:7.1f} us, {c['cs']:4.1f} context switches  ({parts})\n")
-    w("-" * 92 + "\n")
+    w("-" * 112 + "\n")
     w(
         f"switchyard RSS: {rss['start']:.1f} MB at start, {rss['idle']:.1f} MB idle after warm-up, "
         f"{rss['after_load']:.1f} MB after the load, {rss['peak']:.1f} MB peak (VmHWM)\n\n"
