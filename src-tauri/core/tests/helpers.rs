@@ -42,8 +42,11 @@ pub struct Capture {
 }
 
 impl Recorder for Capture {
-    fn record(&self, record: &RequestRecord) {
-        self.records.lock().expect("lock").push(record.clone());
+    fn record(&self, record: &Arc<RequestRecord>) {
+        self.records
+            .lock()
+            .expect("lock")
+            .push(RequestRecord::clone(record));
         self.notify.notify_waiters();
     }
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::pricing::UnitPrices;
 use super::Usage;
+use crate::config::Bucket;
 use crate::routing::RequestRecord;
 
 /// A receipt as stored.
@@ -82,15 +83,23 @@ impl Receipt {
         r
     }
 
+    /// What a finished request is charged, and to which bucket: `None` when
+    /// no target served it or the target is unpriced.
+    pub fn charge_of(rec: &RequestRecord) -> Option<(Bucket, i64)> {
+        let served = rec.served_by.as_ref()?;
+        let price = served.price.as_ref()?;
+        Some((
+            served.bucket,
+            price.unit.cost(&rec.usage.unwrap_or_default()),
+        ))
+    }
+
     /// The final row of a finished request, with its exact cost.
     pub fn from_record(rec: &RequestRecord) -> Receipt {
         let served = rec.served_by.as_ref();
         let price = served.and_then(|s| s.price.as_ref());
         let usage = rec.usage.unwrap_or_default();
-        let cost = match (served, price) {
-            (Some(_), Some(p)) => p.unit.cost(&usage),
-            _ => 0,
-        };
+        let cost = Receipt::charge_of(rec).map_or(0, |(_, cost)| cost);
         Receipt {
             id: rec.request_id.clone(),
             started_at: unix_ms(rec.started_at),

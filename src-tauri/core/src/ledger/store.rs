@@ -34,10 +34,29 @@ const IDLE_CHECK: Duration = Duration::from_millis(500);
 /// reach the disk this much later at most; the request never waits for it.
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
 
+/// What the request path hands the writer. Receipts are built on the
+/// writer's thread, not the request's: a `pending` one only when its
+/// request is still running when the batch commits.
 enum Op {
-    Pending(Box<Receipt>),
-    Final(Box<Receipt>),
+    /// A request began: a copy of its record as it stood then.
+    Pending(Box<RequestRecord>),
+    /// A request finished.
+    Final(Arc<RequestRecord>),
     Flush(mpsc::Sender<()>),
+}
+
+/// A row to write, as the writer turned an [`Op`] into it.
+enum Write {
+    Pending(Receipt),
+    Final(Receipt),
+}
+
+impl Write {
+    fn id(&self) -> &str {
+        match self {
+            Write::Pending(r) | Write::Final(r) => &r.id,
+        }
+    }
 }
 
 /// Why a bucket may not pay for a request now.
@@ -330,31 +349,24 @@ impl Drop for Ledger {
 
 impl Recorder for Ledger {
     fn begin(&self, record: &RequestRecord) {
-        self.send(Op::Pending(Box::new(Receipt::pending(record))));
+        self.send(Op::Pending(Box::new(record.clone())));
     }
 
-    fn record(&self, record: &RequestRecord) {
-        let receipt = Receipt::from_record(record);
-        if let (Some(bucket), true) = (
-            receipt
-                .bucket
-                .as_deref()
-                .and_then(|b| b.parse::<Bucket>().ok()),
-            receipt.cost != 0,
-        ) {
+    fn record(&self, record: &Arc<RequestRecord>) {
+        // Only what admission checks read is settled here; the receipt
+        // itself is built by the writer.
+        if let Some((bucket, cost)) = Receipt::charge_of(record).filter(|&(_, c)| c != 0) {
             let mut mem = self.shared.mem.lock().unwrap_or_else(|p| p.into_inner());
-            *mem.queued.entry(bucket).or_default() += receipt.cost;
-            if let Some(key_id) = receipt.key_id {
-                add_spend(
-                    &mut mem.spend,
-                    key_id,
-                    bucket,
-                    receipt.started_at,
-                    receipt.cost,
-                );
+            *mem.queued.entry(bucket).or_default() += cost;
+            if let Some(key_id) = record.key_id {
+                let started_ms = record
+                    .started_at
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                add_spend(&mut mem.spend, key_id, bucket, started_ms, cost);
             }
         }
-        self.send(Op::Final(Box::new(receipt)));
+        self.send(Op::Final(Arc::clone(record)));
     }
 }
 
@@ -428,7 +440,7 @@ fn writer_loop(
         if last_check.elapsed() >= IDLE_CHECK || batch.iter().any(|op| matches!(op, Op::Flush(_))) {
             check_others(&conn, &mut last_check);
         }
-        commit_batch(&mut conn, &batch, &shared);
+        commit_batch(&mut conn, &writes(&batch), &shared);
         for op in batch {
             if let Op::Flush(ack) = op {
                 let _ = ack.send(());
@@ -437,13 +449,35 @@ fn writer_loop(
     }
 }
 
+/// The rows a batch writes. A request that started and finished within
+/// one batch needs no `pending` row: both would land in the same
+/// transaction anyway.
+fn writes(batch: &[Op]) -> Vec<Write> {
+    let finished: HashSet<&str> = batch
+        .iter()
+        .filter_map(|op| match op {
+            Op::Final(r) => Some(r.request_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    batch
+        .iter()
+        .filter_map(|op| match op {
+            Op::Pending(r) if finished.contains(r.request_id.as_str()) => None,
+            Op::Pending(r) => Some(Write::Pending(Receipt::pending(r))),
+            Op::Final(r) => Some(Write::Final(Receipt::from_record(r))),
+            Op::Flush(_) => None,
+        })
+        .collect()
+}
+
 /// Commits a batch in one transaction. A failing batch (disk full, a busy
-/// database) is retried; if it keeps failing, its operations are committed
-/// one by one so that one bad row cannot cost the others.
-fn commit_batch(conn: &mut Connection, batch: &[Op], shared: &Shared) {
+/// database) is retried; if it keeps failing, its rows are committed one
+/// by one so that one bad row cannot cost the others.
+fn commit_batch(conn: &mut Connection, writes: &[Write], shared: &Shared) {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
-        match try_commit(conn, batch.iter()) {
+        match try_commit(conn, writes) {
             Ok(charged) => {
                 settle(shared, &charged);
                 return;
@@ -455,15 +489,11 @@ fn commit_batch(conn: &mut Connection, batch: &[Op], shared: &Shared) {
             }
         }
     }
-    for op in batch {
-        match try_commit(conn, std::iter::once(op)) {
+    for w in writes {
+        match try_commit(conn, std::slice::from_ref(w)) {
             Ok(charged) => settle(shared, &charged),
             Err(e) => {
-                let id = match op {
-                    Op::Pending(r) | Op::Final(r) => r.id.as_str(),
-                    Op::Flush(_) => "-",
-                };
-                tracing::error!(receipt = id, error = %e, "could not write a receipt to the ledger");
+                tracing::error!(receipt = w.id(), error = %e, "could not write a receipt to the ledger");
             }
         }
     }
@@ -472,31 +502,17 @@ fn commit_batch(conn: &mut Connection, batch: &[Op], shared: &Shared) {
 /// Charges committed, per bucket.
 type Charged = Vec<(Bucket, i64)>;
 
-fn try_commit<'a>(
-    conn: &mut Connection,
-    ops: impl Iterator<Item = &'a Op> + Clone,
-) -> rusqlite::Result<Charged> {
-    // A request that started and finished within one batch needs no
-    // `pending` row: both would land in the same transaction anyway.
-    let finished: HashSet<&str> = ops
-        .clone()
-        .filter_map(|op| match op {
-            Op::Final(r) => Some(r.id.as_str()),
-            _ => None,
-        })
-        .collect();
+fn try_commit(conn: &mut Connection, writes: &[Write]) -> rusqlite::Result<Charged> {
     let tx = conn.transaction()?;
     let mut charged = Vec::new();
-    for op in ops {
-        match op {
-            Op::Pending(r) if finished.contains(r.id.as_str()) => {}
-            Op::Pending(r) => receipts::upsert(&tx, r)?,
-            Op::Final(r) => {
+    for w in writes {
+        match w {
+            Write::Pending(r) => receipts::upsert(&tx, r)?,
+            Write::Final(r) => {
                 if let Some(c) = finalize(&tx, r)? {
                     charged.push(c);
                 }
             }
-            Op::Flush(_) => {}
         }
     }
     tx.commit()?;
@@ -883,7 +899,7 @@ mod tests {
             let model = ["a", "b", "c"][i % 3];
             let rec = record(i, at, model, bucket, 100 + i as u64);
             ledger.begin(&rec);
-            ledger.record(&rec);
+            ledger.record(&Arc::new(rec));
         }
         ledger.flush();
         let conn = db::open(&path).expect("db");
@@ -939,7 +955,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         let rec = record(1, 1_700_000_000_000, "a", Bucket::Credit, 1000);
-        ledger.record(&rec);
+        ledger.record(&Arc::new(rec));
         // 1000 × 1 + 500 × 2 = 2000 micro, visible before and after commit.
         assert_eq!(ledger.balance(Bucket::Credit), 5_000_000 - 2000);
         ledger.flush();

@@ -5,7 +5,7 @@
 //! [`super::Gateway`] itself.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::record::{AttemptOutcome, Recorder, RequestRecord};
@@ -153,7 +153,7 @@ impl HealthBook {
 }
 
 impl Recorder for HealthBook {
-    fn record(&self, record: &RequestRecord) {
+    fn record(&self, record: &Arc<RequestRecord>) {
         self.note(record, Instant::now());
     }
 }

@@ -236,41 +236,39 @@ impl RequestRecord {
 }
 
 /// Receives every request: once when it starts (before any upstream
-/// call) and once when it has finished.
+/// call) and once when it has finished. The finished record is shared, so a
+/// recorder can keep it (the ledger hands it to its writer thread) without
+/// copying it on the request path.
 pub trait Recorder: Send + Sync {
     fn begin(&self, _record: &RequestRecord) {}
-    fn record(&self, record: &RequestRecord);
+    fn record(&self, record: &Arc<RequestRecord>);
 }
 
 /// Writes one structured `tracing` line per request: no prompt, no answer,
-/// no secret — only what was routed where and how it went.
+/// no secret — only what was routed where and how it went. The line is kept
+/// short (it is written on the request path); the receipt holds the rest,
+/// attempt by attempt (`switchyard receipts --id ID`).
 pub struct LogRecorder;
 
 impl Recorder for LogRecorder {
-    fn record(&self, r: &RequestRecord) {
+    fn record(&self, r: &Arc<RequestRecord>) {
         let served = r.served_by.as_ref();
         tracing::info!(
             target: "switchyard::request",
             request_id = %r.request_id,
             key = r.key.as_deref().unwrap_or("-"),
             model = %r.requested_model,
-            route = %r.route,
-            stream = r.stream,
             status = r.status.as_str(),
-            channel = served.map_or("-", |s| s.channel.as_str()),
-            upstream_model = r.answered_model.as_deref().unwrap_or("-"),
-            bucket = served.map_or("-", |s| s.bucket.as_str()),
-            attempts = r.attempts_made(),
-            retries = r.retries(),
-            input_tokens = r.usage.map_or(0, |u| u.input + u.cached_input + u.cache_write),
-            output_tokens = r.usage.map_or(0, |u| u.output + u.reasoning),
-            usage_estimated = r.usage_estimated,
-            ttft_ms = r.ttft.map_or(-1, |d| d.as_millis() as i64),
+            upstream_model = r.answered_model.as_deref(),
+            bucket = served.map(|s| s.bucket.as_str()),
+            input_tokens = r.usage.map(|u| u.input + u.cached_input + u.cache_write),
+            output_tokens = r.usage.map(|u| u.output + u.reasoning),
+            usage_estimated = r.usage_estimated.then_some(true),
+            ttft_ms = r.ttft.map(|d| d.as_millis() as u64),
             latency_ms = r.latency.as_millis() as u64,
-            walk = %r.route_walk(),
-            attempt_chain = %serde_json::to_string(&r.attempts).unwrap_or_default(),
-            error = r.error.as_deref().unwrap_or(""),
-            "request finished"
+            error = r.error.as_deref(),
+            "{}",
+            r.route_walk()
         );
     }
 }
@@ -285,7 +283,7 @@ impl Recorder for Recorders {
         }
     }
 
-    fn record(&self, record: &RequestRecord) {
+    fn record(&self, record: &Arc<RequestRecord>) {
         for r in &self.0 {
             r.record(record);
         }
@@ -369,7 +367,7 @@ impl RecordGuard {
             rec.usage = Some(Usage::estimate(rec.prompt_chars, self.output_chars));
             rec.usage_estimated = true;
         }
-        self.recorder.record(&rec);
+        self.recorder.record(&Arc::new(rec));
     }
 }
 

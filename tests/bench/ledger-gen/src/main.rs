@@ -153,7 +153,7 @@ fn main() -> ExitCode {
         }
         rec.latency = Duration::from_millis(400 + rng.below(3000));
         ledger.begin(&rec);
-        ledger.record(&rec);
+        ledger.record(&std::sync::Arc::new(rec));
         if i % 100_000 == 99_999 {
             ledger.flush();
             println!(
