@@ -302,6 +302,52 @@ async fn context_length_exceeded_fails_over_without_retrying_the_same_target() {
 }
 
 #[tokio::test]
+async fn a_redirect_is_not_followed_and_fails_over_without_retry() {
+    let (p, b) = pair().await;
+    // Following it would POST the request (and, to the same host, the
+    // channel's secret) to a URL the config does not name: here the backup.
+    p.set_default(Reply::Status {
+        status: 307,
+        body: String::new(),
+        headers: vec![("location", format!("{}/chat/completions", b.url()))],
+    });
+    let app = spawn_app(&two_targets(&p, &b, "")).await;
+    let resp = app.chat(chat_body(false)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-channel"), "backup");
+    assert_eq!(
+        (p.hits(), b.hits()),
+        (1, 1),
+        "no retry, no redirect followed"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_on_the_only_target_says_to_check_base_url() {
+    let mock = MockUpstream::start().await;
+    mock.set_default(Reply::Status {
+        status: 301,
+        body: String::new(),
+        headers: vec![(
+            "location",
+            "https://example.invalid/v1/chat/completions".into(),
+        )],
+    });
+    let app = spawn_app(&one_target(&mock, "")).await;
+    let resp = app.chat(chat_body(false)).await;
+    assert_eq!(resp.status(), 502);
+    let got: Value = resp.json().await.expect("json");
+    let message = got["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("primary only/up-a → 301")
+            && message.contains("Channel `only` answered with a redirect (301)")
+            && message.contains("base_url"),
+        "{message}"
+    );
+    assert_eq!(mock.hits(), 1);
+}
+
+#[tokio::test]
 async fn context_length_on_every_target_returns_the_providers_400() {
     let mock = MockUpstream::start().await;
     let body = openai_error(

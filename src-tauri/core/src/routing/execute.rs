@@ -234,6 +234,13 @@ pub async fn execute(
                     target.channel.id, target.channel.id
                 ));
             }
+            if let Failure::Redirected { status } = failure {
+                hints.push(format!(
+                    "Channel `{}` answered with a redirect ({status}), which Switchyard does not \
+                     follow; check its base_url.",
+                    target.channel.id
+                ));
+            }
             let remaining = deadline.saturating_duration_since(Instant::now());
             match failure.next(attempt_no, has_backup, remaining) {
                 Next::Retry(wait) => tokio::time::sleep(wait).await,
@@ -430,6 +437,7 @@ async fn attempt(
             "upstream refused"
         );
         return Err(match status {
+            300..=399 => Failure::Redirected { status },
             429 => Failure::RateLimited { retry_after },
             401 | 403 => Failure::KeyRejected { status },
             400..=499 => match provider.error_meaning(status, &body) {

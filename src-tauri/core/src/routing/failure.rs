@@ -35,6 +35,12 @@ pub enum Failure {
     Server {
         status: u16,
     },
+    /// 3xx: the upstream sent the request elsewhere. Redirects are not
+    /// followed: an API call is a POST with the channel's secret in a
+    /// header, and neither should go to a URL the config does not name.
+    Redirected {
+        status: u16,
+    },
     /// 401/403: the channel's secret is wrong or lacks access.
     KeyRejected {
         status: u16,
@@ -84,6 +90,10 @@ impl Failure {
             Failure::Server { status } => AttemptOutcome::Http {
                 status: *status,
                 class: "server_error",
+            },
+            Failure::Redirected { status } => AttemptOutcome::Http {
+                status: *status,
+                class: "redirected",
             },
             Failure::KeyRejected { status } => AttemptOutcome::Http {
                 status: *status,
@@ -168,8 +178,9 @@ impl Failure {
             | Failure::StreamError
             | Failure::Malformed => retry_if_fits(backoff(attempt)),
             // Retrying a silent target only multiplies the wait; a rejected
-            // key or a too-long prompt will not change on retry.
+            // key, a redirect or a too-long prompt will not change on retry.
             Failure::Timeout(_)
+            | Failure::Redirected { .. }
             | Failure::KeyRejected { .. }
             | Failure::ContextLength { .. }
             | Failure::NoSecret

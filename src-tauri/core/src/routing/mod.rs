@@ -79,6 +79,7 @@ fn probe_message(status: u16, body: &[u8]) -> String {
     let text: String = text.chars().take(300).collect();
     let hint = match status {
         401 | 403 => " (the provider rejected the key)",
+        300..=399 => " (a redirect, not followed: is base_url right?)",
         404 => " (is base_url right?)",
         _ => "",
     };
@@ -240,6 +241,8 @@ impl Gateway {
                 .connect_timeout(t.connect)
                 .pool_idle_timeout(Duration::from_secs(90))
                 .tcp_nodelay(true)
+                // See `Failure::Redirected`.
+                .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .map_err(|e| BuildError::Http(id.clone(), e.to_string()))?;
