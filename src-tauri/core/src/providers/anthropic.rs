@@ -18,14 +18,19 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use super::{
-    ChatCall, ChatReply, ErrorMeaning, NativeRequest, Provider, ReplyError, StreamDecoder,
+    CachedUrl, ChatCall, ChatReply, ErrorMeaning, NativeRequest, Provider, ReplyError,
+    StreamDecoder,
 };
 use crate::ledger::Usage;
 
 /// The Messages API version this module speaks.
 const API_VERSION: &str = "2023-06-01";
 
-pub struct Anthropic;
+/// One channel's Anthropic endpoint.
+#[derive(Default)]
+pub struct Anthropic {
+    messages_url: CachedUrl,
+}
 
 /// `{base}/v1/messages`; a base URL that already ends in `/v1` (as people
 /// often copy it) is not given a second one.
@@ -207,24 +212,28 @@ fn is_context_length(message: &str) -> bool {
     .any(|p| m.contains(p))
 }
 
-/// A Messages API call carrying `body`.
-fn messages_post(
-    http: &reqwest::Client,
-    base_url: &str,
-    secret: Option<&SecretString>,
-    body: &impl serde::Serialize,
-    stream: bool,
-) -> reqwest::RequestBuilder {
-    let mut req = http
-        .post(messages_url(base_url))
-        .header(CONTENT_TYPE, "application/json")
-        .header("anthropic-version", API_VERSION)
-        // Serialising a JSON value cannot fail.
-        .body(serde_json::to_vec(body).unwrap_or_default());
-    if stream {
-        req = req.header(ACCEPT, "text/event-stream");
+impl Anthropic {
+    /// A Messages API call carrying `body`.
+    fn messages_post(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+        secret: Option<&SecretString>,
+        body: &impl serde::Serialize,
+        stream: bool,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self
+            .messages_url
+            .post(http, base_url, messages_url)
+            .header(CONTENT_TYPE, "application/json")
+            .header("anthropic-version", API_VERSION)
+            // Serialising a JSON value cannot fail.
+            .body(serde_json::to_vec(body).unwrap_or_default());
+        if stream {
+            req = req.header(ACCEPT, "text/event-stream");
+        }
+        super::with_key(req, "x-api-key", secret)
     }
-    super::with_key(req, "x-api-key", secret)
 }
 
 impl Provider for Anthropic {
@@ -236,7 +245,7 @@ impl Provider for Anthropic {
         call: &ChatCall<'_>,
     ) -> reqwest::RequestBuilder {
         let body = request::translate(call.body, call.upstream_model, call.stream);
-        messages_post(http, base_url, secret, &body, call.stream)
+        self.messages_post(http, base_url, secret, &body, call.stream)
     }
 
     fn models_request(
@@ -266,7 +275,7 @@ impl Provider for Anthropic {
     ) -> Option<reqwest::RequestBuilder> {
         let mut body = native.body.clone();
         body.insert("model".into(), Value::String(upstream_model.to_string()));
-        let mut req = messages_post(http, base_url, secret, &body, stream);
+        let mut req = self.messages_post(http, base_url, secret, &body, stream);
         if let Some(beta) = native.beta {
             req = req.header("anthropic-beta", beta);
         }
@@ -340,7 +349,7 @@ mod tests {
     }
 
     fn reply(fixture: &str) -> (Value, ChatReply) {
-        let r = Anthropic
+        let r = Anthropic::default()
             .chat_reply(Bytes::copy_from_slice(fixture.as_bytes()))
             .expect("valid answer");
         (serde_json::from_slice(&r.body).expect("json"), r)
@@ -354,7 +363,7 @@ mod tests {
         .expect("map");
         let http = reqwest::Client::new();
         for base in ["https://api.anthropic.com", "https://api.anthropic.com/v1/"] {
-            let req = Anthropic
+            let req = Anthropic::default()
                 .chat_request(
                     &http,
                     base,
@@ -527,14 +536,15 @@ mod tests {
             &b"not json"[..],
             fixture!("error_overloaded_529.json").as_bytes(),
         ] {
-            let r = Anthropic.chat_reply(Bytes::copy_from_slice(bad));
+            let r = Anthropic::default().chat_reply(Bytes::copy_from_slice(bad));
             assert!(matches!(r, Err(ReplyError::Malformed(_))), "{r:?}");
         }
     }
 
     #[test]
     fn prompt_too_long_is_context_length_and_other_4xx_are_client_errors() {
-        let meaning = |status, body: &str| Anthropic.error_meaning(status, body.as_bytes());
+        let meaning =
+            |status, body: &str| Anthropic::default().error_meaning(status, body.as_bytes());
         assert_eq!(
             meaning(400, fixture!("error_prompt_too_long_400.json")),
             ErrorMeaning::ContextLength
@@ -561,7 +571,8 @@ mod tests {
     #[test]
     fn error_bodies_become_openai_errors_with_anthropics_message() {
         let convert = |raw: &str| -> Value {
-            let out = Anthropic.client_error_body(Bytes::copy_from_slice(raw.as_bytes()));
+            let out =
+                Anthropic::default().client_error_body(Bytes::copy_from_slice(raw.as_bytes()));
             serde_json::from_slice(&out).expect("json")
         };
         assert_eq!(
@@ -588,13 +599,13 @@ mod tests {
         }
         // Not Anthropic's shape: left for the gateway to wrap.
         let plain = Bytes::from_static(b"upstream went away");
-        assert_eq!(Anthropic.client_error_body(plain.clone()), plain);
+        assert_eq!(Anthropic::default().client_error_body(plain.clone()), plain);
     }
 
     #[test]
     fn models_are_listed_from_v1_models_with_the_key_header() {
         let http = reqwest::Client::new();
-        let req = Anthropic
+        let req = Anthropic::default()
             .models_request(
                 &http,
                 "https://api.anthropic.com",
@@ -605,7 +616,7 @@ mod tests {
         assert_eq!(req.url().as_str(), "https://api.anthropic.com/v1/models");
         assert_eq!(req.headers()["x-api-key"], "sk-ant");
         assert!(req.headers().get("authorization").is_none());
-        let ids = Anthropic.model_ids(
+        let ids = Anthropic::default().model_ids(
             &json!({"data": [{"type": "model", "id": "claude-sonnet-4-5"}], "has_more": false}),
         );
         assert_eq!(ids, vec!["claude-sonnet-4-5"]);

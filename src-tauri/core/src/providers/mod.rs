@@ -233,6 +233,38 @@ pub trait Provider: Send + Sync {
 /// printed. A secret that is not a valid header value is left out: the
 /// upstream answers 401/403 and the channel's secret is reported as
 /// rejected, which says what to fix.
+/// An endpoint under a channel's base URL, parsed once and reused: reqwest
+/// would otherwise parse the URL string again on every call. A provider
+/// instance serves one channel; the cache still checks that the base URL is
+/// the one it was built from.
+#[derive(Default)]
+pub struct CachedUrl(std::sync::OnceLock<(String, reqwest::Url)>);
+
+impl CachedUrl {
+    /// A POST to `endpoint(base_url)`. A URL that does not parse is passed
+    /// on as a string, for reqwest to report.
+    pub(crate) fn post(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+        endpoint: impl FnOnce(&str) -> String,
+    ) -> reqwest::RequestBuilder {
+        if let Some((base, url)) = self.0.get() {
+            if base == base_url {
+                return http.post(url.clone());
+            }
+        }
+        let text = endpoint(base_url);
+        match reqwest::Url::parse(&text) {
+            Ok(url) => {
+                let _ = self.0.set((base_url.to_string(), url.clone()));
+                http.post(url)
+            }
+            Err(_) => http.post(text),
+        }
+    }
+}
+
 pub(crate) fn with_key(
     req: reqwest::RequestBuilder,
     header: &'static str,
@@ -255,9 +287,11 @@ pub(crate) fn with_key(
 /// The provider implementation for a channel type.
 pub fn for_type(kind: ChannelType) -> Option<Arc<dyn Provider>> {
     match kind {
-        ChannelType::OpenAi | ChannelType::OpenAiCompatible => Some(Arc::new(openai::OpenAi)),
+        ChannelType::OpenAi | ChannelType::OpenAiCompatible => {
+            Some(Arc::new(openai::OpenAi::default()))
+        }
         ChannelType::Gemini => Some(Arc::new(gemini::Gemini)),
-        ChannelType::Anthropic => Some(Arc::new(anthropic::Anthropic)),
+        ChannelType::Anthropic => Some(Arc::new(anthropic::Anthropic::default())),
     }
 }
 
@@ -279,4 +313,39 @@ pub fn prompt_chars(body: &Map<String, Value>) -> usize {
         .and_then(|m| m.as_array())
         .map_or(0, |msgs| msgs.iter().map(text_len).sum())
         + body.get("input").map_or(0, text_len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url_of(req: reqwest::RequestBuilder) -> Result<String, String> {
+        req.build()
+            .map(|r| r.url().to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn cached_url_is_built_for_the_base_it_is_given() {
+        let http = reqwest::Client::new();
+        let cache = CachedUrl::default();
+        let chat = |base: &str| format!("{base}/chat/completions");
+        for _ in 0..2 {
+            assert_eq!(
+                url_of(cache.post(&http, "http://a.test/v1", chat)),
+                Ok("http://a.test/v1/chat/completions".into())
+            );
+        }
+        // Another base never gets the cached URL.
+        assert_eq!(
+            url_of(cache.post(&http, "http://b.test/v1", chat)),
+            Ok("http://b.test/v1/chat/completions".into())
+        );
+        assert_eq!(
+            url_of(cache.post(&http, "http://a.test/v1", chat)),
+            Ok("http://a.test/v1/chat/completions".into())
+        );
+        // One that does not parse is reqwest's error, as before.
+        assert!(url_of(CachedUrl::default().post(&http, "not a url", chat)).is_err());
+    }
 }

@@ -13,11 +13,16 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::{
-    ChatCall, ChatReply, Decoded, ErrorMeaning, Provider, ReplyError, SseEvent, StreamDecoder,
+    CachedUrl, ChatCall, ChatReply, Decoded, ErrorMeaning, Provider, ReplyError, SseEvent,
+    StreamDecoder,
 };
 use crate::ledger::Usage;
 
-pub struct OpenAi;
+/// One channel's OpenAI endpoint.
+#[derive(Default)]
+pub struct OpenAi {
+    chat_url: CachedUrl,
+}
 
 /// The client's request with a few top-level fields replaced, serialised
 /// without copying the (possibly image-heavy) original.
@@ -70,8 +75,9 @@ impl Provider for OpenAi {
         })
         // Serialising a map of JSON values cannot fail.
         .unwrap_or_default();
-        let mut req = http
-            .post(format!("{base_url}/chat/completions"))
+        let mut req = self
+            .chat_url
+            .post(http, base_url, |base| format!("{base}/chat/completions"))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
         if call.stream {
@@ -311,7 +317,7 @@ mod tests {
         });
         let map = body.as_object().expect("object");
         let http = reqwest::Client::new();
-        let req = OpenAi
+        let req = OpenAi::default()
             .chat_request(
                 &http,
                 "http://127.0.0.1:9/v1",
@@ -347,7 +353,7 @@ mod tests {
 
     #[test]
     fn usage_chunk_is_stripped_when_the_client_did_not_ask() {
-        let mut d = OpenAi.stream_decoder(false);
+        let mut d = OpenAi::default().stream_decoder(false);
         let first = d.decode(&ev(
             r#"{"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null}"#,
         ));
@@ -366,14 +372,14 @@ mod tests {
 
     #[test]
     fn usage_chunk_is_kept_verbatim_when_the_client_asked() {
-        let mut d = OpenAi.stream_decoder(true);
+        let mut d = OpenAi::default().stream_decoder(true);
         let raw = r#"{"id":"c","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#;
         assert_eq!(d.decode(&ev(raw)).forward, vec![raw.to_string()]);
     }
 
     #[test]
     fn role_only_chunk_is_not_progress_and_malformed_is_flagged() {
-        let mut d = OpenAi.stream_decoder(true);
+        let mut d = OpenAi::default().stream_decoder(true);
         let role = d.decode(&ev(
             r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
         ));
@@ -387,7 +393,7 @@ mod tests {
     fn embeddings_pass_through_with_the_upstream_model_and_count_prompt_tokens() {
         let body = json!({"model": "public", "input": ["a", "b"], "dimensions": 256});
         let http = reqwest::Client::new();
-        let req = OpenAi
+        let req = OpenAi::default()
             .embeddings_request(
                 &http,
                 "http://127.0.0.1:9/v1",
@@ -406,7 +412,7 @@ mod tests {
             sent,
             json!({"model": "text-embedding-3-small", "input": ["a", "b"], "dimensions": 256})
         );
-        let reply = OpenAi
+        let reply = OpenAi::default()
             .embeddings_reply(
                 Bytes::from_static(br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":7,"total_tokens":7}}"#),
                 "text-embedding-3-small",
@@ -419,7 +425,7 @@ mod tests {
                 ..Usage::default()
             })
         );
-        assert!(OpenAi
+        assert!(OpenAi::default()
             .embeddings_reply(Bytes::from_static(b"{}"), "m")
             .is_err());
     }
@@ -427,8 +433,14 @@ mod tests {
     #[test]
     fn context_length_is_recognised() {
         let body = br#"{"error":{"message":"This model's maximum context length is 8192 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
-        assert_eq!(OpenAi.error_meaning(400, body), ErrorMeaning::ContextLength);
+        assert_eq!(
+            OpenAi::default().error_meaning(400, body),
+            ErrorMeaning::ContextLength
+        );
         let policy = br#"{"error":{"message":"Your request was rejected as a result of our safety system.","type":"invalid_request_error","code":"content_policy_violation"}}"#;
-        assert_eq!(OpenAi.error_meaning(400, policy), ErrorMeaning::ClientError);
+        assert_eq!(
+            OpenAi::default().error_meaning(400, policy),
+            ErrorMeaning::ClientError
+        );
     }
 }
