@@ -31,8 +31,12 @@ const BATCH: usize = 512;
 /// (`switchyard topup`).
 const IDLE_CHECK: Duration = Duration::from_millis(500);
 /// How long the writer gathers operations into one transaction. Receipts
-/// reach the disk this much later at most; the request never waits for it.
-const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// reach the disk about this much later (plus a commit); the request never
+/// waits for it. Longer windows save commits but make the writer's bursts
+/// longer, and on a small machine a burst delays the requests that share
+/// its CPU (with 20 ms windows, bursts were 1–2 ms of SQLite work under
+/// load). It also bounds what a hard kill can lose.
+const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
 /// What the request path hands the writer. Receipts are built on the
 /// writer's thread, not the request's: a `pending` one only when its
