@@ -191,6 +191,16 @@ cpu_busy_pct() {
         printf "%d\n", (tot > 0 ? 100 * (tot - idle) / tot : 0) }'
 }
 
+# Percent of CPU time the hypervisor gave to other guests ("steal") between
+# two /proc/stat cpu lines. A VM whose host is busy runs everything slower,
+# the mock included; this tells such a run apart.
+steal_pct() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " ");
+        for (i = 2; i <= n && i <= 9; i++) tot += y[i] - x[i]
+        printf "%.1f\n", (tot > 0 ? 100 * (y[9] - x[9]) / tot : 0) }'
+}
+
 # Waits (at most QUIET_WAIT s) until other processes use < 15% of the CPUs.
 wait_for_quiet() {
     local busy waited=0
@@ -361,6 +371,7 @@ trio() {
     done
 }
 
+stat_before="$(head -n1 /proc/stat)"
 log "sequential: $SEQ_REQUESTS requests one at a time, per side, $ROUNDS rounds"
 for r in $(seq 1 "$ROUNDS"); do
     trio seq "$r" -n "$SEQ_REQUESTS" -c 1
@@ -371,6 +382,7 @@ for r in $(seq 1 "$ROUNDS"); do
     trio open "$r" -q "$RATE" -z "$DURATION" -c "$OPEN_CONNECTIONS" --latency-correction
 done
 
+steal="$(steal_pct "$stat_before" "$(head -n1 /proc/stat)")"
 peak_rss_kb="$(rss_kb "$sy_pid" VmHWM)"
 after_rss_kb="$(rss_kb "$sy_pid" VmRSS)"
 
@@ -406,6 +418,7 @@ json.dump({
     "duration": "$DURATION",
     "open_connections": $OPEN_CONNECTIONS,
     "background_busy": $background_busy,
+    "steal_pct": $steal,
     "oha": "$("$OHA" --version 2>/dev/null | head -n1)",
     "rss_kb": {"start": $start_rss_kb, "idle": $idle_rss_kb, "after_load": $after_rss_kb, "peak": $peak_rss_kb},
     "limits": {

@@ -149,7 +149,8 @@ def main():
     w(
         f"Switchyard overhead benchmark: switchyard {meta['revision']}, {meta['cpus']} CPUs, "
         f"SWITCHYARD_LOG={meta['log']}, {rounds} rounds, "
-        f"other CPU load before the run {meta['background_busy']}%\n"
+        f"other CPU load before the run {meta['background_busy']}%, "
+        f"host steal during it {meta.get('steal_pct', '?')}%\n"
     )
     w(
         f"{'':<38}{'direct':>10}{'bare':>10}{'through':>10}{'added':>11}"
