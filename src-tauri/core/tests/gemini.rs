@@ -384,14 +384,34 @@ async fn overloaded_gemini_is_retried_then_fails_over_to_the_backup() {
 }
 
 #[tokio::test]
-async fn resource_exhausted_is_retried_on_the_same_target() {
+async fn resource_exhausted_waits_the_retry_delay_it_names_on_the_only_target() {
     let gem = GeminiMock::start().await;
-    gem.push([Gem::Status(429, EXHAUSTED)]);
+    let exhausted: &'static str = EXHAUSTED.replace("\"23s\"", "\"1.2s\"").leak();
+    gem.push([Gem::Status(429, exhausted)]);
     let app = app_for(&gem, None).await;
+    let started = std::time::Instant::now();
     let resp = app.chat(ask(false)).await;
+    let took = started.elapsed();
     assert_eq!(resp.status(), 200);
     assert_eq!(header(&resp, "x-switchyard-attempts"), "2");
     assert_eq!(gem.hits(), 2);
+    // Backoff alone would have retried within ~0.45 s.
+    assert!(took >= Duration::from_millis(1200), "waited {took:?}");
+}
+
+#[tokio::test]
+async fn resource_exhausted_with_a_long_retry_delay_fails_over_at_once() {
+    let (gem, backup) = (GeminiMock::start().await, GeminiMock::start().await);
+    gem.set_default(Gem::Status(429, EXHAUSTED));
+    let app = app_for(&gem, Some(&backup)).await;
+    let resp = app.chat(ask(false)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-channel"), "gem-backup");
+    assert_eq!(
+        (gem.hits(), backup.hits()),
+        (1, 1),
+        "23 s is no wait with a backup"
+    );
 }
 
 #[tokio::test]

@@ -13,6 +13,8 @@
 mod request;
 mod response;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use secrecy::SecretString;
@@ -59,6 +61,27 @@ fn error_object(body: &[u8]) -> Option<Value> {
         other => other,
     };
     v.get("error").filter(|e| e.is_object()).cloned()
+}
+
+/// The wait a `google.rpc.RetryInfo` detail asks for: a protobuf
+/// duration in JSON, seconds with an `s` ("23s", "0.5s").
+fn retry_info_delay(err: &Value) -> Option<Duration> {
+    err.get("details")?
+        .as_array()?
+        .iter()
+        .filter(|d| {
+            d.get("@type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.ends_with("google.rpc.RetryInfo"))
+        })
+        .find_map(|d| {
+            d.get("retryDelay")?
+                .as_str()?
+                .strip_suffix('s')?
+                .parse()
+                .ok()
+        })
+        .and_then(|secs: f64| Duration::try_from_secs_f64(secs).ok())
 }
 
 /// An error object as one line: its message and status.
@@ -185,6 +208,12 @@ impl Provider for Gemini {
             400 if is_bad_key(&err) => ErrorMeaning::KeyRejected,
             _ => ErrorMeaning::ClientError,
         }
+    }
+
+    /// Gemini says how long to wait in the body of a 429
+    /// (`RESOURCE_EXHAUSTED`), not in `Retry-After`.
+    fn retry_delay(&self, body: &[u8]) -> Option<Duration> {
+        retry_info_delay(&error_object(body)?)
     }
 
     /// Gemini's `{"error": {"code", "message", "status"}}` as OpenAI's
@@ -389,6 +418,31 @@ mod tests {
             .build()
             .expect("builds");
         assert!(req.headers().get(API_KEY_HEADER).is_none());
+    }
+
+    #[test]
+    fn retry_info_gives_the_wait_a_429_asks_for() {
+        let exhausted =
+            include_str!("../../tests/fixtures/gemini/error_429_resource_exhausted.json");
+        assert_eq!(
+            Gemini.retry_delay(exhausted.as_bytes()),
+            Some(Duration::from_secs(23))
+        );
+        let with = |delay: &str| {
+            json!({"error": {"code": 429, "details": [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+            ]}})
+            .to_string()
+        };
+        assert_eq!(
+            Gemini.retry_delay(with("0.250s").as_bytes()),
+            Some(Duration::from_millis(250))
+        );
+        for bad in ["23", "-1s", "soon", "NaNs"] {
+            assert_eq!(Gemini.retry_delay(with(bad).as_bytes()), None, "{bad}");
+        }
+        assert_eq!(Gemini.retry_delay(b"{\"error\": {\"code\": 429}}"), None);
+        assert_eq!(Gemini.retry_delay(b"not json"), None);
     }
 
     #[test]

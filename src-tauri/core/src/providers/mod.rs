@@ -137,6 +137,12 @@ pub trait Provider: Send + Sync {
     /// What a 4xx body means.
     fn error_meaning(&self, status: u16, body: &[u8]) -> ErrorMeaning;
 
+    /// How long an error body asks the caller to wait before retrying, for
+    /// providers that say so in the body instead of `Retry-After`.
+    fn retry_delay(&self, _body: &[u8]) -> Option<std::time::Duration> {
+        None
+    }
+
     /// A 4xx body as the client gets it: an OpenAI error JSON. The default
     /// relays it unchanged (the upstream already speaks OpenAI's format).
     fn client_error_body(&self, body: Bytes) -> Bytes {

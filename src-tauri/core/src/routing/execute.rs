@@ -438,7 +438,9 @@ async fn attempt(
         );
         return Err(match status {
             300..=399 => Failure::Redirected { status },
-            429 => Failure::RateLimited { retry_after },
+            429 => Failure::RateLimited {
+                retry_after: retry_after.or_else(|| provider.retry_delay(&body)),
+            },
             401 | 403 => Failure::KeyRejected { status },
             400..=499 => match provider.error_meaning(status, &body) {
                 ErrorMeaning::ContextLength => Failure::ContextLength {
