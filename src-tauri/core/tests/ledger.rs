@@ -1,6 +1,6 @@
 //! DESIGN.md §5.8 and §6 end to end: receipts, exact charges in the right
 //! bucket, balances that equal their entries, 402 and budgets before any
-//! upstream call, and recovery after a hard kill.
+//! upstream call, recovery after a hard kill, and nothing lost on a stop.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -383,65 +383,92 @@ fn wait_listening(child: &mut std::process::Child) -> String {
         .to_string()
 }
 
-// Multi-threaded: this test blocks on processes while the mock serves.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hard_kill_mid_request_leaves_an_interrupted_receipt_charged_by_estimate() {
-    let (o, r) = (MockUpstream::start().await, MockUpstream::start().await);
-    o.set_default(Reply::Silent);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("switchyard.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n{}",
-            priced_config(&o, &r, "")
-        ),
-    )
-    .expect("config");
-    let bin = env!("CARGO_BIN_EXE_switchyard");
-    let base = |c: &mut Command| {
+/// A `switchyard serve` process over a priced config (`official` primary,
+/// `relay` backup) with 10 USD of Credit and a key, killed when dropped.
+struct ServeProcess {
+    dir: tempfile::TempDir,
+    child: ChildGuard,
+    addr: String,
+    key: String,
+}
+
+impl ServeProcess {
+    fn start(official: &MockUpstream, relay: &MockUpstream) -> ServeProcess {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("switchyard.toml"),
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n{}",
+                priced_config(official, relay, "")
+            ),
+        )
+        .expect("config");
+        assert!(Self::command(dir.path())
+            .args(["topup", "credit", "10"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("topup")
+            .success());
+        let out = Self::command(dir.path())
+            .args(["key", "create", "ledger-test"])
+            .output()
+            .expect("key");
+        let key = String::from_utf8(out.stdout)
+            .expect("utf8")
+            .lines()
+            .last()
+            .expect("key")
+            .to_string();
+        let (child, addr) = Self::serve(dir.path());
+        ServeProcess {
+            dir,
+            child,
+            addr,
+            key,
+        }
+    }
+
+    /// The binary, on this data dir and config.
+    fn command(dir: &std::path::Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
         c.arg("--config")
-            .arg(&config)
+            .arg(dir.join("switchyard.toml"))
             .arg("--data-dir")
-            .arg(dir.path())
+            .arg(dir)
             // Never touch the developer's real keyring.
             .env(
                 "DBUS_SESSION_BUS_ADDRESS",
                 "unix:path=/nonexistent/switchyard-tests",
             );
-    };
-    let mut topup = Command::new(bin);
-    base(&mut topup);
-    assert!(topup
-        .args(["topup", "credit", "10"])
-        .status()
-        .expect("topup")
-        .success());
-    let mut create = Command::new(bin);
-    base(&mut create);
-    let out = create
-        .args(["key", "create", "killer"])
-        .output()
-        .expect("key");
-    let key = String::from_utf8(out.stdout)
-        .expect("utf8")
-        .lines()
-        .last()
-        .expect("key")
-        .to_string();
+        c
+    }
 
-    let mut serve = Command::new(bin);
-    base(&mut serve);
-    let mut child = ChildGuard(
-        serve
-            .arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("serve"),
-    );
-    let addr = wait_listening(&mut child.0);
+    fn serve(dir: &std::path::Path) -> (ChildGuard, String) {
+        let mut child = ChildGuard(
+            Self::command(dir)
+                .arg("serve")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("serve"),
+        );
+        let addr = wait_listening(&mut child.0);
+        (child, addr)
+    }
+
+    fn db_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("switchyard.db")
+    }
+}
+
+// Multi-threaded: this test blocks on processes while the mock serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hard_kill_mid_request_leaves_an_interrupted_receipt_charged_by_estimate() {
+    let (o, r) = (MockUpstream::start().await, MockUpstream::start().await);
+    o.set_default(Reply::Silent);
+    let mut served = ServeProcess::start(&o, &r);
+    let (addr, key) = (served.addr.clone(), served.key.clone());
 
     // A request whose upstream never answers, held open by a raw socket.
     let body =
@@ -454,7 +481,7 @@ async fn hard_kill_mid_request_leaves_an_interrupted_receipt_charged_by_estimate
         body.len()
     )
     .expect("send");
-    let db_path = dir.path().join("switchyard.db");
+    let db_path = served.db_path();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let conn = switchyard::ledger::db::open(&db_path).expect("db");
@@ -475,22 +502,11 @@ async fn hard_kill_mid_request_leaves_an_interrupted_receipt_charged_by_estimate
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    child.0.kill().expect("kill -9");
-    child.0.wait().expect("reaped");
+    served.child.0.kill().expect("kill -9");
+    served.child.0.wait().expect("reaped");
     drop(sock);
 
-    let mut again = Command::new(bin);
-    base(&mut again);
-    let mut child = ChildGuard(
-        again
-            .arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("serve again"),
-    );
-    wait_listening(&mut child.0);
+    let (child, _) = ServeProcess::serve(served.dir.path());
     let conn = switchyard::ledger::db::open(&db_path).expect("db");
     let all = receipts::recent(&conn, 10).expect("receipts");
     drop(child);
@@ -510,6 +526,53 @@ async fn hard_kill_mid_request_leaves_an_interrupted_receipt_charged_by_estimate
         )
         .expect("charged");
     assert_eq!(charged, 250);
+    assert_eq!(balance_mismatches(&conn).expect("verify"), vec![]);
+}
+
+// Multi-threaded: this test blocks on processes while the mock serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_right_after_the_answers_commits_every_receipt_first() {
+    let (o, r) = (MockUpstream::start().await, MockUpstream::start().await);
+    let mut served = ServeProcess::start(&o, &r);
+    let http = reqwest::Client::new();
+    const REQUESTS: usize = 20;
+    for _ in 0..REQUESTS {
+        let resp = http
+            .post(format!("http://{}/v1/chat/completions", served.addr))
+            .bearer_auth(&served.key)
+            .json(&ask("gpt-4o", false))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200);
+    }
+    // At once, inside the ledger writer's batch window.
+    let pid = served.child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served.child.0.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "exits within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let conn = switchyard::ledger::db::open(&served.db_path()).expect("db");
+    let all = receipts::recent(&conn, 100).expect("receipts");
+    assert_eq!(all.len(), REQUESTS);
+    assert!(
+        all.iter().all(|r| r.status == "ok" && r.cost > 0),
+        "{all:?}"
+    );
+    let charges: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM ledger_entries WHERE kind = 'charge'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("charges");
+    assert_eq!(charges, REQUESTS as i64);
     assert_eq!(balance_mismatches(&conn).expect("verify"), vec![]);
 }
 
