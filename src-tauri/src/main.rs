@@ -30,7 +30,19 @@ struct Args {
     command: Option<Command>,
 }
 
+/// Run under the name `switchyard` (the .deb's `/usr/bin/switchyard` does
+/// that), this binary is exactly the core's command line: its help, its
+/// name, no window without a subcommand.
+fn invoked_as_cli(argv0: Option<&std::ffi::OsStr>) -> bool {
+    argv0
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|name| name == "switchyard")
+}
+
 fn main() -> ExitCode {
+    if invoked_as_cli(std::env::args_os().next().as_deref()) {
+        return switchyard::cli::main();
+    }
     let args = Args::parse();
     let Some(command) = args.command else {
         return shell::run(args.global, args.listen);
@@ -59,6 +71,17 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_name_switchyard_makes_it_the_command_line() {
+        let cli = |a: &str| invoked_as_cli(Some(std::ffi::OsStr::new(a)));
+        assert!(cli("switchyard"));
+        assert!(cli("/usr/bin/switchyard"));
+        assert!(!cli("switchyard-desktop"));
+        assert!(!cli("/usr/bin/switchyard-desktop"));
+        assert!(!cli("/opt/switchyard/switchyard-desktop"));
+        assert!(!invoked_as_cli(None));
+    }
 
     #[test]
     fn no_subcommand_opens_the_window_with_the_given_paths() {

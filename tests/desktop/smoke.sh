@@ -10,6 +10,8 @@
 #   4. SIGTERM: a clean exit (0), every receipt settled (none `pending`)
 #   5. the tray's Quit (clicked over D-Bus, as a tray host would): the same
 #   6. a port already in use: an error on stderr and in a dialog, exit 1
+#   7. run under the name `switchyard` (as the .deb's /usr/bin/switchyard
+#      does), it is the core's command line: `key list` on the same ledger
 #
 #   bash tests/desktop/smoke.sh        (SKIP_BUILD=1 to use the binaries already built)
 NAME=smoke
@@ -100,5 +102,13 @@ stop_app none
 [[ $exit_status -eq 1 ]] || die "exit status $exit_status when the port is in use, expected 1"
 log "port in use: dialog shown (tests/artifacts/desktop-error.png), stderr explains, exit 1"
 
+# ---- 7. the name `switchyard`
+version="$(bash -c 'exec -a switchyard "$0" --version' "$desktop")"
+[[ "$version" == "switchyard "* ]] || die "run as switchyard, --version says: $version"
+bash -c 'exec -a switchyard "$0" "$@"' "$desktop" key list --config "$config" --data-dir "$data_dir" \
+    >"$tmp/cli.out" 2>"$tmp/cli.err" || die "run as switchyard, key list failed: $(cat "$tmp/cli.err")"
+grep -q 'desktop-test' "$tmp/cli.out" || die "key list does not show the desktop-test key: $(cat "$tmp/cli.out")"
+log "run as switchyard: '$version', and key list reads the same ledger"
+
 log "window shown in ${first_shown_ms} ms"
-echo "desktop smoke: 6 passed, 0 failed"
+echo "desktop smoke: 7 passed, 0 failed"
