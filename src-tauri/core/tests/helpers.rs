@@ -173,6 +173,29 @@ impl TestApp {
 /// failing assertion never leaves a `switchyard serve` running.
 pub struct ChildGuard(pub std::process::Child);
 
+impl ChildGuard {
+    /// Sends SIGTERM and waits, at most `within`, for the process to exit.
+    pub async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let pid = self.0.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success());
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "exits within {within:?} of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -547,17 +547,8 @@ async fn a_stop_right_after_the_answers_commits_every_receipt_first() {
         assert_eq!(resp.status(), 200);
     }
     // At once, inside the ledger writer's batch window.
-    let pid = served.child.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill")
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while served.child.0.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "exits within 10 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = served.child.terminate(Duration::from_secs(10)).await;
+    assert!(status.success(), "clean exit: {status}");
     let conn = switchyard::ledger::db::open(&served.db_path()).expect("db");
     let all = receipts::recent(&conn, 100).expect("receipts");
     assert_eq!(all.len(), REQUESTS);

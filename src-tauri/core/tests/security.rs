@@ -156,21 +156,8 @@ impl Served {
 
     /// Stops it with SIGTERM; returns stderr and stdout.
     async fn stop(mut self) -> (Vec<u8>, Vec<u8>) {
-        let pid = self.child.0.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.0.try_wait().expect("wait") {
-                assert!(status.success(), "clean exit: {status}\n{}", self.log());
-                break;
-            }
-            assert!(Instant::now() < deadline, "exits after SIGTERM");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let status = self.child.terminate(Duration::from_secs(15)).await;
+        assert!(status.success(), "clean exit: {status}\n{}", self.log());
         for r in self.readers.drain(..) {
             r.join().expect("reader");
         }
