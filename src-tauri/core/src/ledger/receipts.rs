@@ -53,7 +53,8 @@ pub struct Receipt {
     pub error: Option<String>,
 }
 
-fn unix_ms(t: std::time::SystemTime) -> i64 {
+/// Unix milliseconds, as receipts store time.
+pub(crate) fn unix_ms(t: std::time::SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }

@@ -363,10 +363,7 @@ impl Recorder for Ledger {
             let mut mem = self.shared.mem.lock().unwrap_or_else(|p| p.into_inner());
             *mem.queued.entry(bucket).or_default() += cost;
             if let Some(key_id) = record.key_id {
-                let started_ms = record
-                    .started_at
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
+                let started_ms = receipts::unix_ms(record.started_at);
                 add_spend(&mut mem.spend, key_id, bucket, started_ms, cost);
             }
         }
