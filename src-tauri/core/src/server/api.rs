@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::admin::authorize;
-use super::{chat, AppState, ErrorBody, GatewayError};
+use super::{chat, AppState, GatewayError};
 use crate::config::Bucket;
 use crate::keys::{self, KeyError, NewKey};
 use crate::ledger::money::{format_micro, parse_amount};
@@ -151,7 +151,7 @@ struct TopupBody {
     ),
     responses(
         (status = 201, description = "The new balance", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        super::openapi::BadInput,
     )
 )]
 async fn topup(
@@ -213,7 +213,7 @@ struct PageQuery {
     ),
     responses(
         (status = 200, description = "Entries with their balance after each", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        super::openapi::BadInput,
     )
 )]
 async fn entries(
@@ -326,7 +326,7 @@ fn cursor(r: &receipts::Receipt) -> String {
     ),
     responses(
         (status = 200, description = "Receipts and the `next` cursor", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        super::openapi::BadInput,
     )
 )]
 async fn receipt_page(
@@ -401,7 +401,7 @@ async fn receipt_page(
     ),
     responses(
         (status = 200, description = "The receipt", body = crate::ledger::Receipt),
-        (status = 404, description = "No such object", body = ErrorBody),
+        super::openapi::NotFound,
     )
 )]
 async fn receipt(
@@ -457,7 +457,7 @@ fn spend_row(r: &spend::SpendRow) -> Value {
     ),
     responses(
         (status = 200, description = "Rows and per-bucket totals", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        super::openapi::BadInput,
     )
 )]
 async fn spend_report(
@@ -607,8 +607,8 @@ fn key_error(e: KeyError) -> GatewayError {
     request_body = CreateKeyBody,
     responses(
         (status = 201, description = "The key, with `key` set once", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 409, description = "It exists already", body = ErrorBody),
+        super::openapi::BadInput,
+        super::openapi::Exists,
     )
 )]
 async fn create_key(
@@ -650,7 +650,7 @@ async fn create_key(
     ),
     responses(
         (status = 200, description = "Revoked", body = serde_json::Value),
-        (status = 404, description = "No such object", body = ErrorBody),
+        super::openapi::NotFound,
     )
 )]
 async fn revoke_key(

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use super::admin::authorize;
 use super::api::{body, internal, query};
-use super::{AppState, ErrorBody, GatewayError};
+use super::{AppState, GatewayError};
 use crate::config::edit::{ChannelPatch, ChannelSpec, ConfigDoc, EditError, RouteSpec};
 use crate::config::{Bucket, SecretRef};
 use crate::ledger::money::format_micro;
@@ -168,7 +168,7 @@ async fn list_channels(
     ),
     responses(
         (status = 200, description = "The channel", body = serde_json::Value),
-        (status = 404, description = "No such object", body = ErrorBody),
+        super::openapi::NotFound,
     )
 )]
 async fn one_channel(
@@ -199,8 +199,8 @@ struct NewChannel {
     request_body = NewChannel,
     responses(
         (status = 201, description = "The channel", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 409, description = "It exists already", body = ErrorBody),
+        super::openapi::BadInput,
+        super::openapi::Exists,
     )
 )]
 async fn add_channel(
@@ -262,8 +262,8 @@ async fn add_channel(
     ),
     responses(
         (status = 200, description = "The channel", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 404, description = "No such object", body = ErrorBody),
+        super::openapi::BadInput,
+        super::openapi::NotFound,
     )
 )]
 async fn edit_channel(
@@ -290,8 +290,8 @@ async fn edit_channel(
     ),
     responses(
         (status = 200, description = "Removed", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 404, description = "No such object", body = ErrorBody),
+        super::openapi::BadInput,
+        super::openapi::NotFound,
     )
 )]
 async fn remove_channel(
@@ -332,8 +332,8 @@ struct SecretBody {
     ),
     responses(
         (status = 200, description = "The secret state", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 404, description = "No such object", body = ErrorBody),
+        super::openapi::BadInput,
+        super::openapi::NotFound,
     )
 )]
 async fn set_secret(
@@ -373,7 +373,7 @@ async fn set_secret(
     ),
     responses(
         (status = 200, description = "The secret state", body = serde_json::Value),
-        (status = 404, description = "No such object", body = ErrorBody),
+        super::openapi::NotFound,
     )
 )]
 async fn delete_secret(
@@ -431,7 +431,7 @@ fn secret_ref_str(r: &SecretRef) -> String {
     ),
     responses(
         (status = 200, description = "What the provider answered", body = serde_json::Value),
-        (status = 404, description = "No such object", body = ErrorBody),
+        super::openapi::NotFound,
     )
 )]
 async fn test_channel(
@@ -625,7 +625,7 @@ fn find_route(gw: &Gateway, model: &str) -> Result<Arc<Route>, GatewayError> {
     ),
     responses(
         (status = 200, description = "The route", body = serde_json::Value),
-        (status = 404, description = "No such object", body = ErrorBody),
+        super::openapi::NotFound,
     )
 )]
 async fn one_route(
@@ -656,8 +656,8 @@ struct NewRoute {
     request_body = NewRoute,
     responses(
         (status = 201, description = "The route", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 409, description = "It exists already", body = ErrorBody),
+        super::openapi::BadInput,
+        super::openapi::Exists,
     )
 )]
 async fn add_route(
@@ -686,8 +686,8 @@ async fn add_route(
     ),
     responses(
         (status = 200, description = "The route", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
-        (status = 404, description = "No such object", body = ErrorBody),
+        super::openapi::BadInput,
+        super::openapi::NotFound,
     )
 )]
 async fn edit_route(
@@ -714,7 +714,7 @@ async fn edit_route(
     ),
     responses(
         (status = 200, description = "Removed", body = serde_json::Value),
-        (status = 404, description = "No such object", body = ErrorBody),
+        super::openapi::NotFound,
     )
 )]
 async fn remove_route(
@@ -787,7 +787,7 @@ fn pass_over(
     ),
     responses(
         (status = 200, description = "The target that would serve, or why none", body = serde_json::Value),
-        (status = 400, description = "Bad input; the message says what to change", body = ErrorBody),
+        super::openapi::BadInput,
     )
 )]
 async fn dry_run(

@@ -53,6 +53,29 @@ use utoipa::{Modify, OpenApi};
 )]
 struct ApiDoc;
 
+/// The refusals many operations share, for their `responses(…)`. They only
+/// describe the document: the handlers answer with [`GatewayError`](super::GatewayError).
+#[allow(dead_code)]
+mod refusals {
+    use super::super::ErrorBody;
+
+    #[derive(utoipa::IntoResponses)]
+    #[response(
+        status = 400,
+        description = "Bad input; the message says what to change"
+    )]
+    pub struct BadInput(ErrorBody);
+
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 404, description = "No such object")]
+    pub struct NotFound(ErrorBody);
+
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 409, description = "It exists already")]
+    pub struct Exists(ErrorBody);
+}
+pub(super) use refusals::{BadInput, Exists, NotFound};
+
 /// Every operation takes the admin token: the scheme, and the 401 every
 /// operation answers without it.
 struct AdminToken;
