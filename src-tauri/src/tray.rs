@@ -158,7 +158,7 @@ fn refresh(app: &AppHandle) {
     let (Some(shell), Some(tray)) = (app.try_state::<Shell>(), app.try_state::<Tray>()) else {
         return;
     };
-    let ledger = &shell.state.ledger;
+    let ledger = &shell.state.core.ledger;
     let spend: Vec<(Bucket, i64, &str)> = Bucket::ALL
         .iter()
         .map(|&b| (b, ledger.today_spend(b), ledger.currency(b)))

@@ -17,8 +17,9 @@ use crate::config::Config;
 use crate::keys::KeyCache;
 use crate::ledger::db::DbError;
 use crate::ledger::Ledger;
-use crate::routing::record::Recorders;
-use crate::routing::{BuildError, Gateway, HealthBook, LogRecorder, Recorder};
+use crate::record::{LogRecorder, Recorder, Recorders};
+use crate::request::Core;
+use crate::routing::{BuildError, Gateway, HealthBook};
 use crate::secrets::status::StatusWriter;
 use crate::secrets::{self, AdminTokenSource, SecretStore};
 use crate::server::{conn, router, AdminToken, AppState};
@@ -187,11 +188,14 @@ pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
         Arc::new(LogRecorder),
     ];
     recorders.extend(opts.recorders);
-    let state = Arc::new(AppState {
+    let core = Arc::new(Core {
         gateway: ArcSwap::from_pointee(gateway),
         keys,
         ledger,
         recorder: Arc::new(Recorders(recorders)),
+    });
+    let state = Arc::new(AppState {
+        core,
         listen: addr,
         admin: AdminToken::new(&admin_token),
         data_dir: opts.data_dir,
@@ -204,7 +208,7 @@ pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(Arc::clone(&state));
     let client_timeout = state.gateway().config.server.client_timeout();
-    let ledger = Arc::clone(&state.ledger);
+    let ledger = Arc::clone(&state.core.ledger);
     let task = tokio::spawn(async move {
         conn::serve(listener, app, client_timeout, async move {
             let _ = rx.await;

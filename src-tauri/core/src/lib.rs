@@ -13,6 +13,8 @@ pub mod config;
 pub mod keys;
 pub mod ledger;
 pub mod providers;
+pub mod record;
+pub mod request;
 pub mod routing;
 pub mod secrets;
 pub mod server;

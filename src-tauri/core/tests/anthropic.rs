@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use switchyard::config::Bucket;
-use switchyard::ledger::{receipts, Usage};
-use switchyard::routing::RequestStatus;
+use switchyard::ledger::receipts;
+use switchyard::record::Usage;
+use switchyard::record::RequestStatus;
 
 use crate::helpers::*;
 use crate::mock_anthropic::*;
@@ -459,7 +460,7 @@ async fn receipts_charge_cache_reads_cache_writes_and_output_exactly() {
         );
     }
     assert_eq!(
-        app.state().ledger.balance(Bucket::Credit),
+        app.state().core.ledger.balance(Bucket::Credit),
         TEN - 11_958 - 6_810
     );
 }

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use switchyard::routing::{AttemptOutcome, RequestStatus};
+use switchyard::record::{AttemptOutcome, RequestStatus};
 
 use crate::helpers::*;
 use crate::mock::*;

@@ -12,7 +12,7 @@ use switchyard::app::{self, AppOptions, Server};
 use switchyard::config::{Bucket, Config};
 use switchyard::keys::{self, NewKey};
 use switchyard::ledger::db;
-use switchyard::routing::{Recorder, RequestRecord};
+use switchyard::record::{Recorder, RequestRecord};
 use switchyard::secrets::{MemoryStore, SecretStore};
 use tempfile::TempDir;
 use tokio::sync::Notify;
@@ -131,7 +131,7 @@ impl TestApp {
     /// Waits until every receipt so far is on disk.
     pub async fn flush(&self) {
         let state = self.state();
-        tokio::task::spawn_blocking(move || state.ledger.flush())
+        tokio::task::spawn_blocking(move || state.core.ledger.flush())
             .await
             .expect("flush");
     }
@@ -149,7 +149,7 @@ impl TestApp {
             .expect("topup");
         let state = self.state();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while state.ledger.balance(bucket) < micro {
+        while state.core.ledger.balance(bucket) < micro {
             assert!(
                 std::time::Instant::now() < deadline,
                 "gateway sees the top-up"

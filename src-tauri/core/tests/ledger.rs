@@ -95,7 +95,7 @@ async fn priced_request_is_charged_exactly_to_credit_and_the_charge_matches_the_
         rec.walk,
         "primary official/gpt-4o → ok (200); paid from Credit"
     );
-    assert_eq!(app.state().ledger.balance(Bucket::Credit), TEN - 75);
+    assert_eq!(app.state().core.ledger.balance(Bucket::Credit), TEN - 75);
     assert_books_balance(&app);
 }
 
@@ -111,7 +111,7 @@ async fn wallet_target_is_priced_in_its_currency_with_multiplier_and_rate() {
     assert_eq!(rec.currency.as_deref(), Some("CNY"));
     assert_eq!(rec.bucket.as_deref(), Some("wallet"));
     assert_eq!(
-        app.state().ledger.balance(Bucket::Credit),
+        app.state().core.ledger.balance(Bucket::Credit),
         0,
         "credit untouched"
     );
@@ -167,7 +167,7 @@ async fn allow_on_empty_goes_negative_with_a_warning_header() {
     assert_eq!(resp.status(), 200);
     assert!(header(&resp, "x-switchyard-warning").contains("Credit balance is 0.00 USD"));
     app.flush().await;
-    assert_eq!(app.state().ledger.balance(Bucket::Credit), -75);
+    assert_eq!(app.state().core.ledger.balance(Bucket::Credit), -75);
     assert_books_balance(&app);
 }
 

@@ -158,7 +158,7 @@ async fn topup_via_api_shows_in_buckets_and_in_the_ledger_entries() {
     assert_eq!(older[0]["balance_after"], 12_500_000);
 
     // The gateway's own ledger agrees.
-    assert_eq!(app.state().ledger.balance(Bucket::Credit), 13_000_000);
+    assert_eq!(app.state().core.ledger.balance(Bucket::Credit), 13_000_000);
 }
 
 #[tokio::test]
@@ -320,7 +320,7 @@ async fn spend_reports_rows_and_totals_per_bucket_in_each_currency() {
     );
     assert!(credit["cost"].as_i64().is_some_and(|c| c > 0), "{b}");
     // The same money as the ledger charged.
-    let spent = TEN - app.state().ledger.balance(Bucket::Credit);
+    let spent = TEN - app.state().core.ledger.balance(Bucket::Credit);
     assert_eq!(credit["cost"].as_i64(), Some(spent));
 
     let today = chrono::Local::now().format("%Y-%m-%d").to_string();

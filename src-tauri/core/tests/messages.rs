@@ -335,6 +335,6 @@ async fn anthropic_stream_to_anthropic_upstream_relays_the_upstream_events() {
         .collect();
     assert_eq!(got, sent, "every upstream event, in order, unchanged");
     let rec = app.only_record().await;
-    assert_eq!(rec.status, switchyard::routing::RequestStatus::Ok);
+    assert_eq!(rec.status, switchyard::record::RequestStatus::Ok);
     assert!(rec.usage.is_some_and(|u| u.output > 0) && !rec.usage_estimated);
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use switchyard::keys::{self, NewKey};
 use switchyard::ledger::db;
-use switchyard::routing::{Recorder, RequestRecord};
+use switchyard::record::{Recorder, RequestRecord};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

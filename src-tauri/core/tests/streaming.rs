@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::json;
-use switchyard::routing::RequestStatus;
+use switchyard::record::RequestStatus;
 
 use crate::helpers::*;
 use crate::mock::*;

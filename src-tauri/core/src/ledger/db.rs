@@ -123,6 +123,10 @@ const MIGRATIONS: &[&str] = &[
         rejected_at INTEGER,
         status      INTEGER
     );",
+    // 4: what a request was for within its run (a conversation's answer or
+    // its title, a research step), beside `source` and `run_id`.
+    "ALTER TABLE receipts ADD COLUMN step TEXT;
+    CREATE INDEX receipts_run ON receipts (run_id) WHERE run_id IS NOT NULL;",
 ];
 
 #[derive(Debug, thiserror::Error)]

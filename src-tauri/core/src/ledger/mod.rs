@@ -1,7 +1,7 @@
 //! Local storage of what the gateway did and what it cost (DESIGN.md §5.8,
 //! §6): the SQLite database and its migrations, receipts, the append-only
-//! money ledger per bucket, the price catalog and exact pricing, and the
-//! normalised token usage every request is measured in.
+//! money ledger per bucket, the price catalog and exact pricing, and spend
+//! reports.
 
 pub mod catalog;
 pub mod db;
@@ -10,8 +10,6 @@ pub mod pricing;
 pub mod receipts;
 pub mod spend;
 pub mod store;
-pub mod usage;
 
 pub use receipts::Receipt;
 pub use store::{Ledger, Refusal};
-pub use usage::Usage;

@@ -7,58 +7,10 @@
 //! then on; receipts store them as a snapshot, and cost is integer
 //! arithmetic over the disjoint token counts.
 
-use serde::Serialize;
-
 use super::catalog::Catalog;
 use super::money::price_to_micro;
-use super::Usage;
 use crate::config::PriceOverride;
-
-/// Micro-units of the bucket currency per 1M tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, utoipa::ToSchema)]
-pub struct UnitPrices {
-    pub input: i64,
-    pub cached_input: i64,
-    pub cache_write: i64,
-    pub output: i64,
-    pub reasoning: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PriceSource {
-    /// The catalog's list price (× multiplier × rate).
-    Catalog,
-    /// The route target's `price = {…}`.
-    Override,
-}
-
-/// The unit prices applied to a target, with their currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AppliedPrice {
-    pub unit: UnitPrices,
-    pub currency: String,
-    pub source: PriceSource,
-}
-
-impl UnitPrices {
-    /// Exact cost in micro-units: Σ tokens × price / 1M, rounded half up
-    /// once over the sum (never per component).
-    pub fn cost(&self, u: &Usage) -> i64 {
-        let terms = [
-            (u.input, self.input),
-            (u.cached_input, self.cached_input),
-            (u.cache_write, self.cache_write),
-            (u.output, self.output),
-            (u.reasoning, self.reasoning),
-        ];
-        let total: i128 = terms
-            .iter()
-            .map(|&(tokens, price)| tokens as i128 * price as i128)
-            .sum();
-        ((total + 500_000) / 1_000_000) as i64
-    }
-}
+pub use crate::record::{AppliedPrice, PriceSource, UnitPrices};
 
 /// The price of `upstream_model` on a channel, in a bucket whose currency
 /// is `currency` with `usd_rate` units per USD. `None`: unpriced.
@@ -118,6 +70,7 @@ pub fn effective_price(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Usage;
 
     fn usage(input: u64, cached: u64, write: u64, output: u64, reasoning: u64) -> Usage {
         Usage {

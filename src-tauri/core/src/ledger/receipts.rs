@@ -8,9 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::pricing::UnitPrices;
-use super::Usage;
 use crate::config::Bucket;
-use crate::routing::RequestRecord;
+use crate::record::{AppliedPrice, PriceSource, RequestRecord, Usage};
 
 /// A receipt as stored.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -22,8 +21,12 @@ pub struct Receipt {
     pub key_id: Option<i64>,
     pub key_name: Option<String>,
     pub project: Option<String>,
+    /// `api`, `chat`, `research` or `eval`.
     pub source: String,
+    /// The conversation or run the request belongs to.
     pub run_id: Option<String>,
+    /// What it was for within the run (`answer`, `title`, …).
+    pub step: Option<String>,
     pub requested_model: String,
     pub route: String,
     pub channel: Option<String>,
@@ -108,8 +111,9 @@ impl Receipt {
             key_id: rec.key_id,
             key_name: rec.key.clone(),
             project: rec.project.clone(),
-            source: rec.source.to_string(),
+            source: rec.source.as_str().to_string(),
             run_id: rec.run_id.clone(),
+            step: rec.step.clone(),
             requested_model: rec.requested_model.clone(),
             route: rec.route.clone(),
             channel: served.map(|s| s.channel.clone()),
@@ -152,10 +156,10 @@ impl Receipt {
     }
 }
 
-fn source_name(a: &super::pricing::AppliedPrice) -> String {
+fn source_name(a: &AppliedPrice) -> String {
     match a.source {
-        super::pricing::PriceSource::Catalog => "catalog".into(),
-        super::pricing::PriceSource::Override => "override".into(),
+        PriceSource::Catalog => "catalog".into(),
+        PriceSource::Override => "override".into(),
     }
 }
 
@@ -166,7 +170,7 @@ macro_rules! receipt_columns {
     attempts, walk, retry_count, fallback_count, stream, input_tokens, cached_input_tokens,
     cache_write_tokens, output_tokens, reasoning_tokens, usage_estimated, price_input,
     price_cached_input, price_cache_write, price_output, price_reasoning, price_source,
-    currency, cost, ttft_ms, latency_ms, status, error"
+    currency, cost, ttft_ms, latency_ms, status, error, step"
     };
 }
 
@@ -177,7 +181,7 @@ const UPSERT: &str = concat!(
     receipt_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
      ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36,
-     ?37, ?38)"
+     ?37, ?38, ?39)"
 );
 
 /// Inserts the receipt, or replaces its `pending` row.
@@ -222,6 +226,7 @@ pub(crate) fn upsert(conn: &Connection, r: &Receipt) -> rusqlite::Result<()> {
         r.latency_ms,
         r.status,
         r.error,
+        r.step,
     ])?;
     Ok(())
 }
@@ -277,6 +282,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Receipt> {
         latency_ms: row.get(35)?,
         status: row.get(36)?,
         error: row.get(37)?,
+        step: row.get(38)?,
     })
 }
 

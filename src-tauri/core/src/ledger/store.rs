@@ -23,7 +23,7 @@ use super::money::format_amount;
 use super::receipts::{self, Receipt};
 use crate::config::{Bucket, BucketsConfig, OnEmpty};
 use crate::keys::GatewayKey;
-use crate::routing::{Recorder, RequestRecord};
+use crate::record::{Recorder, RequestRecord};
 
 /// Most operations committed in one transaction.
 const BATCH: usize = 512;
@@ -834,8 +834,8 @@ mod tests {
     use super::*;
     use crate::ledger::pricing::{AppliedPrice, PriceSource, UnitPrices};
     use crate::ledger::spend::{spend, Dim};
-    use crate::ledger::Usage;
-    use crate::routing::{RequestStatus, ServedBy};
+    use crate::record::Usage;
+    use crate::record::{RequestStatus, ServedBy};
 
     fn record(
         id: usize,

@@ -21,7 +21,7 @@ use super::{
     CachedUrl, ChatCall, ChatReply, ErrorMeaning, NativeRequest, Provider, ReplyError,
     StreamDecoder,
 };
-use crate::ledger::Usage;
+use crate::record::Usage;
 
 /// The Messages API version this module speaks.
 const API_VERSION: &str = "2023-06-01";

@@ -18,7 +18,7 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use crate::config::ChannelType;
-use crate::ledger::Usage;
+use crate::record::Usage;
 pub use sse::{SseEvent, SseParser};
 
 /// One chat call to one target.

@@ -16,7 +16,7 @@ use super::{
     CachedUrl, ChatCall, ChatReply, Decoded, ErrorMeaning, Provider, ReplyError, SseEvent,
     StreamDecoder,
 };
-use crate::ledger::Usage;
+use crate::record::Usage;
 
 /// One channel's OpenAI endpoint.
 #[derive(Default)]

@@ -16,14 +16,14 @@ use serde_json::{Map, Value};
 use tokio::time::timeout_at;
 
 use super::failure::{retry_after, Failure, Next, TimeoutKind, MAX_ATTEMPTS_PER_TARGET};
-use super::record::{AttemptOutcome, AttemptRecord, RecordGuard, ServedBy};
 use super::stream::StreamStart;
 use super::{Admission, Gateway, Route, Target};
 use crate::keys::GatewayKey;
 use crate::ledger::{Ledger, Refusal};
 use crate::providers::{ChatCall, ChatReply, ErrorMeaning, NativeRequest, ReplyError, SseParser};
+use crate::record::{AttemptOutcome, AttemptRecord, RecordGuard, ServedBy};
+use crate::request::GatewayError;
 use crate::secrets::{scrub, ResolvedSecret};
-use crate::server::GatewayError;
 
 /// Largest upstream error body read (the rest is dropped).
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -35,8 +35,9 @@ pub enum CallKind {
     Embeddings,
 }
 
-/// One request as the client made it.
-pub struct Call<'a> {
+/// One request on its route, as the request path hands it to the attempt
+/// loop.
+pub struct Dispatch<'a> {
     pub kind: CallKind,
     pub route: &'a Route,
     /// The request in the canonical (OpenAI chat) shape.
@@ -50,6 +51,19 @@ pub struct Call<'a> {
     pub key: &'a GatewayKey,
     /// Admission checks: balances and key budgets.
     pub ledger: &'a Ledger,
+    /// Told each time an attempt begins.
+    pub progress: Option<&'a tokio::sync::mpsc::UnboundedSender<AttemptStarted>>,
+}
+
+/// An attempt at a target is about to be made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttemptStarted {
+    pub channel: String,
+    pub upstream_model: String,
+    /// 0 for the primary, 1 for the first backup, …
+    pub target_index: usize,
+    /// 1 for the first attempt at this target, 2 for its first retry, …
+    pub attempt: u32,
 }
 
 /// A successful start: a whole answer, or a stream past its first token.
@@ -59,7 +73,7 @@ pub enum Answer {
 }
 
 /// Why a target is not eligible for this request at all.
-fn ineligible(call: &Call<'_>, index: usize, target: &Target) -> Option<&'static str> {
+fn ineligible(call: &Dispatch<'_>, index: usize, target: &Target) -> Option<&'static str> {
     let bucket = target.channel.bucket;
     if !call.key.allows_bucket(bucket) {
         return Some("bucket_not_allowed_for_key");
@@ -84,7 +98,7 @@ fn skipped(index: usize, target: &Target, reason: &'static str, at: Duration) ->
 
 pub async fn execute(
     gw: &Gateway,
-    call: &Call<'_>,
+    call: &Dispatch<'_>,
     guard: &mut RecordGuard,
 ) -> Result<Answer, GatewayError> {
     let route = call.route;
@@ -173,6 +187,14 @@ pub async fn execute(
             if now >= deadline {
                 last = Some(Failure::Timeout(TimeoutKind::Total));
                 break 'targets;
+            }
+            if let Some(progress) = call.progress {
+                let _ = progress.send(AttemptStarted {
+                    channel: target.channel.id.clone(),
+                    upstream_model: target.model.clone(),
+                    target_index: index,
+                    attempt: attempt_no,
+                });
             }
             let started = begun.elapsed();
             let result = attempt(gw, call, target, secret.as_ref(), has_backup, deadline).await;
@@ -360,7 +382,7 @@ async fn read_capped(mut resp: reqwest::Response, until: Instant) -> Bytes {
 /// One HTTP call to one target.
 async fn attempt(
     gw: &Gateway,
-    call: &Call<'_>,
+    call: &Dispatch<'_>,
     target: &Target,
     secret: Option<&SecretString>,
     has_backup: bool,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::Rng;
 
-use super::record::AttemptOutcome;
+use crate::record::AttemptOutcome;
 
 /// Attempts per target before failing over.
 pub const MAX_ATTEMPTS_PER_TARGET: u32 = 3;

@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::record::{AttemptOutcome, Recorder, RequestRecord};
+use crate::record::{AttemptOutcome, Recorder, RequestRecord};
 
 /// How far back the health view looks.
 pub const WINDOW: Duration = Duration::from_secs(3600);
@@ -162,7 +162,7 @@ impl Recorder for HealthBook {
 mod tests {
     use super::*;
     use crate::config::Bucket;
-    use crate::routing::record::{AttemptRecord, ServedBy};
+    use crate::record::{AttemptRecord, ServedBy};
 
     fn attempt(channel: &str, outcome: AttemptOutcome, ms: u64) -> AttemptRecord {
         AttemptRecord {

@@ -11,7 +11,6 @@ mod circuit;
 mod execute;
 mod failure;
 pub mod health;
-pub mod record;
 mod stream;
 
 use std::collections::HashMap;
@@ -25,18 +24,15 @@ use crate::config::{
     Bucket, BucketsConfig, ChannelType, Config, PriceOverride, SecretRef, Timeouts, TimeoutsConfig,
 };
 use crate::ledger::catalog::Catalog;
-use crate::ledger::pricing::{effective_price, AppliedPrice};
+use crate::ledger::pricing::effective_price;
 use crate::providers::{self, Provider};
+use crate::record::AppliedPrice;
 use crate::secrets::status::{Rejection, StatusWriter};
 use crate::secrets::{self, ResolvedSecret, SecretStore};
 
 pub use circuit::{Admission, Circuit, CircuitState};
-pub use execute::{execute, Answer, Call, CallKind};
+pub use execute::{execute, Answer, AttemptStarted, CallKind, Dispatch};
 pub use health::HealthBook;
-pub use record::{
-    AttemptOutcome, AttemptRecord, LogRecorder, RecordGuard, Recorder, RequestRecord,
-    RequestStatus, ServedBy,
-};
 pub use stream::{pump, Encoder, StreamOut, StreamStart};
 
 /// A reqwest error as the log shows it: the message and its causes, never

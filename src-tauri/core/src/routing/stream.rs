@@ -15,8 +15,8 @@ use futures_util::StreamExt;
 use secrecy::SecretString;
 use tokio::sync::mpsc;
 
-use super::record::{RecordGuard, RequestStatus};
 use crate::providers::{SseParser, StreamDecoder};
+use crate::record::{RecordGuard, RequestStatus};
 use crate::secrets::scrub;
 
 /// A stream whose first token has arrived, not yet sent to the client.

@@ -19,11 +19,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::chat::{self, annotate, new_request_id, Refusal};
+use super::ingress::{self, annotate};
 use super::{authenticate, AppState, GatewayError};
-use crate::ledger::Usage;
 use crate::providers::prompt_chars;
-use crate::routing::{Answer, CallKind, Encoder, RequestRecord, RequestStatus, StreamOut};
+use crate::record::{RequestRecord, RequestStatus, Usage};
+use crate::request::{new_request_id, Accepted, Call, CallKind, Caller, NativeMessages, Refused};
+use crate::routing::{Answer, Encoder, StreamOut};
 
 fn bad(message: impl Into<String>) -> GatewayError {
     GatewayError::BadRequest(message.into())
@@ -569,10 +570,11 @@ impl Encoder for AnthropicEncoder {
     }
 }
 
-fn anthropic_refusal(err: GatewayError, rec: Option<RequestRecord>, request_id: &str) -> Response {
-    let rec =
-        rec.unwrap_or_else(|| RequestRecord::new(request_id.to_string(), String::new(), false));
-    let mut resp = err.into_anthropic_response();
+fn anthropic_refusal(refused: Refused, request_id: &str) -> Response {
+    let rec = refused
+        .record
+        .unwrap_or_else(|| RequestRecord::new(request_id.to_string(), String::new(), false));
+    let mut resp = refused.error.into_anthropic_response();
     annotate(&mut resp, &rec);
     resp
 }
@@ -586,7 +588,7 @@ pub async fn messages(
     let request_id = new_request_id();
     match run_messages(&state, &headers, body, request_id.clone()).await {
         Ok(resp) => resp,
-        Err((err, rec)) => anthropic_refusal(err, rec, &request_id),
+        Err(refused) => anthropic_refusal(refused, &request_id),
     }
 }
 
@@ -595,34 +597,40 @@ async fn run_messages(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     request_id: String,
-) -> Result<Response, Refusal> {
-    let key = authenticate(state, headers).await.map_err(|e| (e, None))?;
+) -> Result<Response, Refused> {
+    let key = authenticate(state, headers).await?;
     let limit = state.gateway().config.server.max_body_bytes;
-    let req = chat::json_object(body, limit).map_err(|e| (e, None))?;
-    let body = to_openai(&req).map_err(|e| (e, None))?;
+    let req = ingress::json_object(body, limit)?;
+    let body = to_openai(&req)?;
     let stream = body
         .get("stream")
         .and_then(|s| s.as_bool())
         .unwrap_or(false);
     let prompt_tokens = Usage::estimate(prompt_chars(&body), 0);
-    let (answer, guard, rec) = chat::run(
-        state,
-        request_id,
-        chat::Prepared {
+    let Accepted {
+        answer,
+        guard,
+        record: rec,
+    } = state
+        .core
+        .call(Call {
+            request_id,
             kind: CallKind::Chat,
-            key,
+            caller: Caller::api(key),
             body,
-            native_body: Some(req),
-            anthropic_beta: headers
-                .get("anthropic-beta")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            native: Some(NativeMessages {
+                body: req,
+                beta: headers
+                    .get("anthropic-beta")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+            }),
             stream,
             // Anthropic reports usage in `message_delta`: the encoder needs it.
-            client_wants_usage: true,
-        },
-    )
-    .await?;
+            wants_usage: true,
+            progress: None,
+        })
+        .await?;
     // An Anthropic channel answered the client's own request: its answer is
     // already in the client's format.
     let native = rec.served_by.as_ref().is_some_and(|s| {
@@ -632,7 +640,7 @@ async fn run_messages(
             .is_some_and(|c| c.provider_speaks_messages())
     });
     match answer {
-        Answer::Whole(reply) if native => Ok(chat::whole_response(reply.body, guard, &rec)),
+        Answer::Whole(reply) if native => Ok(ingress::whole_response(reply.body, guard, &rec)),
         Answer::Whole(reply) => {
             let message = match to_anthropic_message(&reply.body, &rec) {
                 Ok(m) => m,
@@ -641,10 +649,13 @@ async fn run_messages(
                         RequestStatus::Error,
                         Some("could not translate the answer".into()),
                     );
-                    return Err((e, Some(rec)));
+                    return Err(Refused {
+                        error: e,
+                        record: Some(rec),
+                    });
                 }
             };
-            Ok(chat::whole_response(
+            Ok(ingress::whole_response(
                 Bytes::from(message.to_string()),
                 guard,
                 &rec,
@@ -664,7 +675,7 @@ async fn run_messages(
                 usage: None,
                 fallback_usage: prompt_tokens,
             };
-            Ok(chat::stream_response(start, guard, &rec, encoder))
+            Ok(ingress::stream_response(start, guard, &rec, encoder))
         }
     }
 }
@@ -680,7 +691,7 @@ pub async fn count_tokens(
     let request_id = new_request_id();
     let result = async {
         let key = authenticate(&state, &headers).await?;
-        let mut req = chat::json_object(body, state.gateway().config.server.max_body_bytes)?;
+        let mut req = ingress::json_object(body, state.gateway().config.server.max_body_bytes)?;
         // Counting needs no max_tokens.
         req.entry("max_tokens").or_insert(json!(1));
         let body = to_openai(&req)?;
@@ -707,7 +718,7 @@ pub async fn count_tokens(
     .await;
     match result {
         Ok(v) => axum::Json(v).into_response(),
-        Err(e) => anthropic_refusal(e, None, &request_id),
+        Err(e) => anthropic_refusal(e.into(), &request_id),
     }
 }
 

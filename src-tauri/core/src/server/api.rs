@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::admin::authorize;
-use super::{chat, AppState, GatewayError};
+use super::{AppState, GatewayError};
 use crate::config::Bucket;
 use crate::keys::{self, KeyError, NewKey};
 use crate::ledger::money::{format_micro, parse_amount};
@@ -49,7 +49,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 /// A database failure: logged with a request id, shown without detail.
 pub(super) fn internal(e: impl std::fmt::Display) -> GatewayError {
-    let request_id = chat::new_request_id();
+    let request_id = crate::request::new_request_id();
     tracing::error!(request_id = %request_id, error = %e, "management API database error");
     GatewayError::Internal(request_id)
 }
@@ -101,10 +101,10 @@ fn money(micro: i64, currency: &str) -> Value {
 
 /// One bucket's balance, in its own currency.
 pub(super) fn bucket_json(state: &AppState, bucket: Bucket) -> Value {
-    let micro = state.ledger.balance(bucket);
+    let micro = state.core.ledger.balance(bucket);
     json!({
         "bucket": bucket.as_str(),
-        "currency": state.ledger.currency(bucket),
+        "currency": state.core.ledger.currency(bucket),
         "balance": format_micro(micro),
         "balance_micro": micro,
     })
@@ -171,7 +171,7 @@ async fn topup(
     }
     let buckets = state.gateway().config.buckets.clone();
     let note = req.note.filter(|n| !n.trim().is_empty());
-    let ledger = Arc::clone(&state.ledger);
+    let ledger = Arc::clone(&state.core.ledger);
     let after = with_db(&state, move |conn| {
         let after =
             store::topup(conn, &buckets, bucket, amount, note.as_deref()).map_err(internal)?;
@@ -180,7 +180,7 @@ async fn topup(
         Ok(after)
     })
     .await?;
-    let currency = state.ledger.currency(bucket);
+    let currency = state.core.ledger.currency(bucket);
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -250,7 +250,7 @@ async fn entries(
         .collect();
     Ok(Json(json!({
         "bucket": bucket.as_str(),
-        "currency": state.ledger.currency(bucket),
+        "currency": state.core.ledger.currency(bucket),
         "entries": list,
         "next": next,
     })))
@@ -506,8 +506,8 @@ fn key_json(state: &AppState, k: &keys::GatewayKey) -> Value {
     let spend: serde_json::Map<String, Value> = Bucket::ALL
         .iter()
         .map(|&b| {
-            let (today, month) = state.ledger.key_spend(k.id, b);
-            let currency = state.ledger.currency(b);
+            let (today, month) = state.core.ledger.key_spend(k.id, b);
+            let currency = state.core.ledger.currency(b);
             (
                 b.as_str().to_string(),
                 json!({"today": money(today, currency), "month": money(month, currency)}),

@@ -1,406 +1,56 @@
-//! The one error type of the loopback API.
-//!
-//! Every refusal a client can get — bad input, a bad key, an unknown model,
-//! every target failing — is a [`GatewayError`], which knows its HTTP status
-//! and renders itself in the caller's API format. Handlers never build error
-//! bodies by hand, and messages never carry secrets or internal detail.
+//! Turning a [`GatewayError`] into an HTTP response, in OpenAI's format or
+//! Anthropic's, with the headers some refusals carry.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::json;
 
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("We could not parse the JSON body of your request: {0}")]
-    BadJson(String),
-    #[error(
-        "Missing API key. Send a Switchyard gateway key as `Authorization: Bearer sy-...` or \
-         `x-api-key`; create one with `switchyard key create NAME`."
-    )]
-    MissingKey,
-    #[error(
-        "Incorrect API key provided. Switchyard gateway keys start with `sy-`; list yours with \
-         `switchyard key list` or create one with `switchyard key create NAME`."
-    )]
-    InvalidKey,
-    #[error("The key `{key}` is not allowed to use model `{model}` (allowed: {allowed}).")]
-    ModelNotAllowed {
-        key: String,
-        model: String,
-        allowed: String,
-    },
-    #[error(
-        "The key `{key}` may only spend from {allowed}, and no target of model `{model}` is paid \
-         from that bucket."
-    )]
-    BucketNotAllowed {
-        key: String,
-        model: String,
-        allowed: String,
-    },
-    #[error(
-        "The model `{0}` does not exist on this gateway. GET /v1/models lists the models your \
-         key can use; routes are configured in switchyard.toml."
-    )]
-    UnknownModel(String),
-    /// The paying bucket is empty and set to block.
-    #[error("{0}")]
-    BalanceEmpty(String),
-    /// The key's budget is spent.
-    #[error("{0}")]
-    BudgetExhausted(String),
-    #[error(
-        "Unknown endpoint {0}. This gateway serves POST /v1/chat/completions, POST /v1/embeddings, \
-         POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models."
-    )]
-    UnknownEndpoint(String),
-    #[error("Request body is larger than the {limit}-byte limit (server.max_body_bytes).")]
-    BodyTooLarge { limit: usize },
-    /// An upstream refused the request for a reason that is the request's
-    /// own (an ordinary 4xx): relayed with its status and meaning unchanged.
-    #[error("upstream answered {status}")]
-    Upstream { status: StatusCode, body: Bytes },
-    /// Every target was tried (or skipped) and none answered.
-    #[error("{summary}")]
-    AllTargetsFailed { status: StatusCode, summary: String },
-    #[error("Internal error in the gateway (request id {0}); see the Switchyard log.")]
-    Internal(String),
-    /// The `Host` is not a name this gateway answers to.
-    #[error(
-        "Host `{0}` is not allowed. Switchyard answers only requests addressed to 127.0.0.1, \
-         localhost or [::1], so that a web page cannot reach it through a DNS name it controls \
-         (DNS rebinding). Use http://127.0.0.1:PORT."
-    )]
-    HostNotAllowed(String),
-    /// A browser request from a page whose origin is not allowed.
-    #[error(
-        "Requests from web pages at origin `{0}` are not allowed. If you trust that page, add \
-         its origin to `allowed_origins` in the [server] table of switchyard.toml."
-    )]
-    OriginNotAllowed(String),
-    #[error(
-        "Too many requests with a missing or wrong key from this address; try again in \
-         {retry_after} s. Requests with a valid key are not affected."
-    )]
-    TooManyAuthFailures { retry_after: u64 },
-    #[error(
-        "The request was not received within {seconds} s (server.client_timeout_s); the \
-         connection is closed."
-    )]
-    ClientTimeout { seconds: f64 },
-    #[error(
-        "The management API (/api) needs the admin token: send `Authorization: Bearer sya-...`. \
-         `switchyard serve` prints it at start-up (in the UI link); gateway keys (`sy-...`) do \
-         not open /api."
-    )]
-    AdminTokenRequired,
-    #[error(
-        "The admin token opens only the management API (/api). Send a gateway key (`sy-...`) \
-         here; create one with `switchyard key create NAME`."
-    )]
-    AdminTokenIsNotAKey,
-    #[error(
-        "Switchyard is paused: it is not forwarding requests. Resume it from the tray menu \
-         (\"Resume gateway\") or the app."
-    )]
-    Paused,
-    /// A management-API object (receipt, key, …) that does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// A management-API write that clashes with what exists.
-    #[error("{0}")]
-    Conflict(String),
-}
-
-/// Every refusal's body, in OpenAI's error shape (`/v1` and `/api`).
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// What went wrong and what to do about it, in words.
-    pub message: String,
-    /// `invalid_request_error`, `permission_error`, `insufficient_quota`, …
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// The request field at fault, if one is.
-    pub param: Option<&'static str>,
-    /// A stable machine-readable code, e.g. `model_not_found`.
-    pub code: Option<&'static str>,
-}
+use crate::request::GatewayError;
 
 /// Marks a response refusing a missing or wrong credential, so the
 /// connection guard can count failures per client address.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthFailure;
 
-impl GatewayError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            GatewayError::BadRequest(_) | GatewayError::BadJson(_) => StatusCode::BAD_REQUEST,
-            GatewayError::MissingKey
-            | GatewayError::InvalidKey
-            | GatewayError::AdminTokenRequired
-            | GatewayError::AdminTokenIsNotAKey => StatusCode::UNAUTHORIZED,
-            GatewayError::HostNotAllowed(_) | GatewayError::OriginNotAllowed(_) => {
-                StatusCode::FORBIDDEN
-            }
-            GatewayError::TooManyAuthFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
-            GatewayError::ClientTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            GatewayError::ModelNotAllowed { .. } | GatewayError::BucketNotAllowed { .. } => {
-                StatusCode::FORBIDDEN
-            }
-            GatewayError::UnknownModel(_)
-            | GatewayError::UnknownEndpoint(_)
-            | GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
-            GatewayError::Conflict(_) => StatusCode::CONFLICT,
-            GatewayError::BalanceEmpty(_) => StatusCode::PAYMENT_REQUIRED,
-            GatewayError::BudgetExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
-            GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::Upstream { status, .. } => *status,
-            GatewayError::AllTargetsFailed { status, .. } => *status,
-            GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            GatewayError::Paused => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    /// OpenAI's `error.type`.
-    fn openai_type(&self) -> &'static str {
-        match self {
-            GatewayError::BadRequest(_)
-            | GatewayError::BadJson(_)
-            | GatewayError::MissingKey
-            | GatewayError::InvalidKey
-            | GatewayError::AdminTokenRequired
-            | GatewayError::AdminTokenIsNotAKey
-            | GatewayError::ClientTimeout { .. }
-            | GatewayError::UnknownModel(_)
-            | GatewayError::UnknownEndpoint(_)
-            | GatewayError::BodyTooLarge { .. }
-            | GatewayError::NotFound(_)
-            | GatewayError::Conflict(_)
-            | GatewayError::Upstream { .. } => "invalid_request_error",
-            GatewayError::ModelNotAllowed { .. }
-            | GatewayError::BucketNotAllowed { .. }
-            | GatewayError::HostNotAllowed(_)
-            | GatewayError::OriginNotAllowed(_) => "permission_error",
-            GatewayError::TooManyAuthFailures { .. } => "rate_limit_error",
-            GatewayError::AllTargetsFailed { .. } | GatewayError::Paused => "upstream_error",
-            GatewayError::BalanceEmpty(_) | GatewayError::BudgetExhausted(_) => {
-                "insufficient_quota"
-            }
-            GatewayError::Internal(_) => "server_error",
-        }
-    }
-
-    /// OpenAI's `error.code`.
-    fn code(&self) -> Option<&'static str> {
-        match self {
-            GatewayError::BadJson(_) => Some("invalid_json"),
-            GatewayError::MissingKey => Some("missing_api_key"),
-            GatewayError::InvalidKey => Some("invalid_api_key"),
-            GatewayError::ModelNotAllowed { .. } => Some("model_not_allowed"),
-            GatewayError::BucketNotAllowed { .. } => Some("bucket_not_allowed"),
-            GatewayError::UnknownModel(_) => Some("model_not_found"),
-            GatewayError::UnknownEndpoint(_) => Some("unknown_url"),
-            GatewayError::BodyTooLarge { .. } => Some("request_too_large"),
-            GatewayError::BalanceEmpty(_) => Some("balance_empty"),
-            GatewayError::BudgetExhausted(_) => Some("budget_exceeded"),
-            GatewayError::HostNotAllowed(_) => Some("host_not_allowed"),
-            GatewayError::OriginNotAllowed(_) => Some("origin_not_allowed"),
-            GatewayError::TooManyAuthFailures { .. } => Some("too_many_auth_failures"),
-            GatewayError::ClientTimeout { .. } => Some("request_timeout"),
-            GatewayError::AdminTokenRequired => Some("admin_token_required"),
-            GatewayError::AdminTokenIsNotAKey => Some("invalid_api_key"),
-            GatewayError::NotFound(_) => Some("not_found"),
-            GatewayError::Conflict(_) => Some("conflict"),
-            GatewayError::Paused => Some("gateway_paused"),
-            GatewayError::AllTargetsFailed { status, .. } => Some(match status.as_u16() {
-                504 => "upstream_timeout",
-                503 => "upstream_unavailable",
-                _ => "upstream_failed",
-            }),
-            _ => None,
-        }
-    }
-
-    fn param(&self) -> Option<&'static str> {
-        match self {
-            GatewayError::UnknownModel(_)
-            | GatewayError::ModelNotAllowed { .. }
-            | GatewayError::BucketNotAllowed { .. } => Some("model"),
-            _ => None,
-        }
-    }
-
-    /// The OpenAI-format JSON body of this error.
-    pub fn openai_body(&self) -> Bytes {
-        if let GatewayError::Upstream { body, .. } = self {
-            return openai_error_passthrough(body);
-        }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                message: self.to_string(),
-                kind: self.openai_type(),
-                param: self.param(),
-                code: self.code(),
-            },
-        };
-        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
-    }
-}
-
-/// An upstream 4xx body, kept as is when it already is an OpenAI error
-/// object, otherwise wrapped in one (trimmed, never raw HTML pages).
-fn openai_error_passthrough(body: &Bytes) -> Bytes {
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-        if v.get("error").is_some_and(|e| e.is_object()) {
-            return body.clone();
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let mut message: String = text.trim().chars().take(500).collect();
-    if message.is_empty() {
-        message = "The upstream provider refused the request without a message.".into();
-    }
-    Bytes::from(
-        json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": null}})
-            .to_string(),
-    )
-}
-
-/// The human message of an upstream error body, whatever its format
-/// (OpenAI's `error.message`, Anthropic's, Gemini's, or plain text).
-fn upstream_message(body: &Bytes) -> String {
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-        if let Some(m) = v.pointer("/error/message").and_then(|m| m.as_str()) {
-            return m.to_string();
-        }
-    }
-    let text: String = String::from_utf8_lossy(body)
-        .trim()
-        .chars()
-        .take(500)
-        .collect();
-    if text.is_empty() {
-        "The upstream provider refused the request without a message.".into()
-    } else {
-        text
-    }
-}
-
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let body = self.openai_body();
-        self.respond(body)
+        respond(self, body)
     }
 }
 
 impl GatewayError {
-    /// Anthropic's `error.type` for this error's status.
-    fn anthropic_type(&self) -> &'static str {
-        match self.status().as_u16() {
-            400 | 408 | 413 | 422 => "invalid_request_error",
-            401 => "authentication_error",
-            402 => "billing_error",
-            403 => "permission_error",
-            404 => "not_found_error",
-            429 => "rate_limit_error",
-            504 => "timeout_error",
-            529 | 503 => "overloaded_error",
-            _ => "api_error",
-        }
-    }
-
-    /// The Anthropic-format JSON body of this error
-    /// (`{"type":"error","error":{"type","message"}}`).
-    pub fn anthropic_body(&self) -> Bytes {
-        let message = match self {
-            GatewayError::Upstream { body, .. } => upstream_message(body),
-            other => other.to_string(),
-        };
-        Bytes::from(
-            json!({"type": "error", "error": {"type": self.anthropic_type(), "message": message}})
-                .to_string(),
-        )
-    }
-
     /// This error as a response in Anthropic's format.
     pub fn into_anthropic_response(self) -> Response {
         let body = self.anthropic_body();
-        self.respond(body)
-    }
-
-    fn respond(self, body: Bytes) -> Response {
-        let mut resp = (self.status(), body).into_response();
-        let headers = resp.headers_mut();
-        headers.insert(
-            axum::http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        match self {
-            GatewayError::TooManyAuthFailures { retry_after } => {
-                headers.insert(axum::http::header::RETRY_AFTER, retry_after.into());
-            }
-            GatewayError::ClientTimeout { .. } => {
-                headers.insert(
-                    axum::http::header::CONNECTION,
-                    HeaderValue::from_static("close"),
-                );
-            }
-            GatewayError::MissingKey
-            | GatewayError::InvalidKey
-            | GatewayError::AdminTokenRequired
-            | GatewayError::AdminTokenIsNotAKey => {
-                resp.extensions_mut().insert(AuthFailure);
-            }
-            _ => {}
-        }
-        resp
+        respond(self, body)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn body(e: &GatewayError) -> serde_json::Value {
-        serde_json::from_slice(&e.openai_body()).expect("valid json")
+fn respond(err: GatewayError, body: Bytes) -> Response {
+    let mut resp = (err.status(), body).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    match err {
+        GatewayError::TooManyAuthFailures { retry_after } => {
+            headers.insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
+        GatewayError::ClientTimeout { .. } => {
+            headers.insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+        }
+        GatewayError::MissingKey
+        | GatewayError::InvalidKey
+        | GatewayError::AdminTokenRequired
+        | GatewayError::AdminTokenIsNotAKey => {
+            resp.extensions_mut().insert(AuthFailure);
+        }
+        _ => {}
     }
-
-    #[test]
-    fn unknown_model_is_404_in_openai_shape_with_a_way_forward() {
-        let e = GatewayError::UnknownModel("gpt-9".into());
-        assert_eq!(e.status(), StatusCode::NOT_FOUND);
-        let b = body(&e);
-        assert_eq!(b["error"]["code"], "model_not_found");
-        assert_eq!(b["error"]["type"], "invalid_request_error");
-        assert!(b["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("GET /v1/models")));
-    }
-
-    #[test]
-    fn upstream_openai_error_passes_through_unchanged() {
-        let raw = Bytes::from_static(br#"{"error":{"message":"bad","type":"invalid_request_error","param":null,"code":"content_policy_violation"}}"#);
-        let e = GatewayError::Upstream {
-            status: StatusCode::BAD_REQUEST,
-            body: raw.clone(),
-        };
-        assert_eq!(e.openai_body(), raw);
-    }
-
-    #[test]
-    fn upstream_non_json_error_is_wrapped() {
-        let e = GatewayError::Upstream {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            body: Bytes::from_static(b"nope"),
-        };
-        assert_eq!(body(&e)["error"]["message"], "nope");
-    }
+    resp
 }

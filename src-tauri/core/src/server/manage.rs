@@ -92,7 +92,7 @@ where
     .map_err(internal)??;
     next.inherit(&current);
     let next = Arc::new(next);
-    state.gateway.store(Arc::clone(&next));
+    state.core.gateway.store(Arc::clone(&next));
     tracing::info!(path = %next.config.path.display(), "config edited from the app; now live");
     Ok(next)
 }
@@ -753,7 +753,7 @@ fn pass_over(
         ResolvedSecret::Missing(why) | ResolvedSecret::Unavailable(why) => return Some(why),
         _ => {}
     }
-    let balance = state.ledger.balance(bucket);
+    let balance = state.core.ledger.balance(bucket);
     if t.price.is_some()
         && balance <= 0
         && gw.config.buckets.get(bucket).on_empty == crate::config::OnEmpty::Block
@@ -762,7 +762,7 @@ fn pass_over(
             "{} is empty ({} {}) and set to block",
             bucket.title(),
             format_micro(balance),
-            state.ledger.currency(bucket)
+            state.core.ledger.currency(bucket)
         ));
     }
     if gw.circuit_state(&t.channel.id, &t.model) == CircuitState::Open

@@ -9,10 +9,10 @@
 mod admin;
 mod anthropic;
 mod api;
-mod chat;
 pub mod conn;
 mod error;
 mod guard;
+mod ingress;
 mod manage;
 mod openai;
 pub mod openapi;
@@ -23,8 +23,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, Request};
 use axum::response::{IntoResponse, Response};
@@ -34,21 +32,19 @@ use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+pub use crate::request::{ErrorBody, GatewayError};
 pub use admin::AdminToken;
-pub use error::{AuthFailure, ErrorBody, GatewayError};
+pub use error::AuthFailure;
 
-use crate::keys::{GatewayKey, KeyCache};
-use crate::ledger::Ledger;
-use crate::routing::{Gateway, HealthBook, Recorder};
+use crate::keys::GatewayKey;
+use crate::request::{new_request_id, Core};
+use crate::routing::{Gateway, HealthBook};
 use crate::secrets::SecretStore;
 
 pub struct AppState {
-    /// The compiled config; replaced whole when `/api` edits it.
-    pub gateway: ArcSwap<Gateway>,
-    pub keys: Arc<KeyCache>,
-    pub ledger: Arc<Ledger>,
-    /// The ledger and the log line, and any others (tests).
-    pub recorder: Arc<dyn Recorder>,
+    /// The request path: the compiled config (replaced whole when `/api`
+    /// edits it), gateway keys, the ledger, the recorders.
+    pub core: Arc<Core>,
     /// The address the gateway listens on (the port is the bound one).
     pub listen: SocketAddr,
     /// Opens `/api`.
@@ -70,7 +66,7 @@ impl AppState {
     /// The gateway as configured now. A request holds on to the one it
     /// started with, even if the config is edited meanwhile.
     pub fn gateway(&self) -> Arc<Gateway> {
-        self.gateway.load_full()
+        self.core.gateway()
     }
 
     pub fn paused(&self) -> bool {
@@ -126,7 +122,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// A handler panicked: the client gets the OpenAI-format 500, and neither
 /// it nor the log line repeats the panic's message (it could hold data).
 fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let request_id = chat::new_request_id();
+    let request_id = new_request_id();
     tracing::error!(request_id = %request_id, "a request handler panicked");
     GatewayError::Internal(request_id).into_response()
 }
@@ -198,7 +194,7 @@ async fn authenticate(
     headers: &HeaderMap,
 ) -> Result<Arc<GatewayKey>, GatewayError> {
     let presented = presented_key(headers).ok_or(GatewayError::MissingKey)?;
-    match state.keys.authenticate(presented).await {
+    match state.core.keys.authenticate(presented).await {
         Some(key) => Ok(key),
         None if state.admin.matches(presented) => Err(GatewayError::AdminTokenIsNotAKey),
         None => Err(GatewayError::InvalidKey),

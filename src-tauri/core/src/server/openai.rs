@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::chat::{self, annotate, new_request_id, Refusal};
+use super::ingress::{self, answer_response, refusal_response};
 use super::{authenticate, AppState, GatewayError};
-use crate::ledger::Usage;
 use crate::providers::prompt_chars;
-use crate::routing::{Answer, CallKind, RequestRecord, RequestStatus, StreamOut};
+use crate::record::{RequestStatus, Usage};
+use crate::request::{new_request_id, Accepted, Call, CallKind, Caller, Refused};
+use crate::routing::{Answer, StreamOut};
 
 /// Frames a stream item as OpenAI server-sent events.
 fn encode_openai(item: &StreamOut<'_>) -> Bytes {
@@ -34,7 +35,7 @@ fn parse_body(
     body: Result<Bytes, BytesRejection>,
     limit: usize,
 ) -> Result<Map<String, Value>, GatewayError> {
-    let map = chat::json_object(body, limit)?;
+    let map = ingress::json_object(body, limit)?;
     match map.get("model") {
         Some(Value::String(m)) if !m.trim().is_empty() => {}
         Some(_) => {
@@ -83,17 +84,9 @@ pub async fn chat_completions(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let request_id = new_request_id();
-    let mut failed_rec = RequestRecord::new(request_id.clone(), String::new(), false);
-    match chat(&state, &headers, body, request_id).await {
-        Ok(resp) => resp,
-        Err((err, rec)) => {
-            if let Some(rec) = rec {
-                failed_rec = rec;
-            }
-            let mut resp = err.into_response();
-            annotate(&mut resp, &failed_rec);
-            resp
-        }
+    match chat(&state, &headers, body, request_id.clone()).await {
+        Ok(accepted) => answer_response(accepted, encode_openai),
+        Err(refused) => refusal_response(refused, &request_id),
     }
 }
 
@@ -102,37 +95,32 @@ async fn chat(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     request_id: String,
-) -> Result<Response, Refusal> {
-    let key = authenticate(state, headers).await.map_err(|e| (e, None))?;
+) -> Result<Accepted, Refused> {
+    let key = authenticate(state, headers).await?;
     let limit = state.gateway().config.server.max_body_bytes;
-    let body = parse_body(body, limit).map_err(|e| (e, None))?;
+    let body = parse_body(body, limit)?;
     let stream = body
         .get("stream")
         .and_then(|s| s.as_bool())
         .unwrap_or(false);
-    let client_wants_usage = body
+    let wants_usage = body
         .get("stream_options")
         .and_then(|o| o.get("include_usage"))
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    let (answer, guard, rec) = chat::run(
-        state,
-        request_id,
-        chat::Prepared {
+    state
+        .core
+        .call(Call {
+            request_id,
             kind: CallKind::Chat,
-            key,
+            caller: Caller::api(key),
             body,
-            native_body: None,
-            anthropic_beta: None,
+            native: None,
             stream,
-            client_wants_usage,
-        },
-    )
-    .await?;
-    match answer {
-        Answer::Whole(reply) => Ok(chat::whole_response(reply.body, guard, &rec)),
-        Answer::Stream(start) => Ok(chat::stream_response(start, guard, &rec, encode_openai)),
-    }
+            wants_usage,
+            progress: None,
+        })
+        .await
 }
 
 /// Checks an embeddings request: a `model`, and an `input` that is a
@@ -205,49 +193,45 @@ pub async fn embeddings(
 ) -> Response {
     let request_id = new_request_id();
     let result = async {
-        let key = authenticate(&state, &headers)
-            .await
-            .map_err(|e| (e, None))?;
+        let key = authenticate(&state, &headers).await?;
         let limit = state.gateway().config.server.max_body_bytes;
-        let body = chat::json_object(body, limit).map_err(|e| (e, None))?;
-        check_embeddings(&body).map_err(|e| (e, None))?;
+        let body = ingress::json_object(body, limit)?;
+        check_embeddings(&body)?;
         let base64 = body.get("encoding_format").and_then(|f| f.as_str()) == Some("base64");
         let chars = prompt_chars(&body);
-        let (answer, guard, rec) = chat::run(
-            &state,
-            request_id.clone(),
-            chat::Prepared {
+        let Accepted {
+            answer,
+            guard,
+            record,
+        } = state
+            .core
+            .call(Call {
+                request_id: request_id.clone(),
                 kind: CallKind::Embeddings,
-                key,
+                caller: Caller::api(key),
                 body,
-                native_body: None,
-                anthropic_beta: None,
+                native: None,
                 stream: false,
-                client_wants_usage: false,
-            },
-        )
-        .await?;
+                wants_usage: false,
+                progress: None,
+            })
+            .await?;
         let Answer::Whole(reply) = answer else {
             guard.finish(
                 RequestStatus::Error,
                 Some("an embeddings answer cannot stream".into()),
             );
-            return Err((GatewayError::Internal(request_id.clone()), Some(rec)));
+            return Err(Refused {
+                error: GatewayError::Internal(request_id.clone()),
+                record: Some(record),
+            });
         };
         let estimated = reply.usage.is_none().then(|| Usage::estimate(chars, 0));
         let body = finish_embeddings(&reply.body, base64, estimated).unwrap_or(reply.body);
-        Ok::<Response, Refusal>(chat::whole_response(body, guard, &rec))
+        Ok::<Response, Refused>(ingress::whole_response(body, guard, &record))
     }
     .await;
-    match result {
-        Ok(resp) => resp,
-        Err((err, rec)) => {
-            let rec = rec.unwrap_or_else(|| RequestRecord::new(request_id, String::new(), false));
-            let mut resp = err.into_response();
-            annotate(&mut resp, &rec);
-            resp
-        }
-    }
+    result.unwrap_or_else(|refused| refusal_response(refused, &request_id))
 }
 
 /// `GET /v1/models/{model}`: one model the key may call, in OpenAI's

@@ -47,7 +47,7 @@ use utoipa::{Modify, OpenApi};
         super::manage::pause,
         super::manage::resume,
     ),
-    components(schemas(super::error::ErrorBody)),
+    components(schemas(crate::request::ErrorBody)),
     security(("admin_token" = [])),
     modifiers(&AdminToken)
 )]

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use super::{finish_reason, openai_usage, usage_from, AnthropicUsage};
-use crate::ledger::Usage;
 use crate::providers::{Decoded, SseEvent, StreamDecoder};
+use crate::record::Usage;
 
 pub(super) struct AnthropicStream {
     client_wants_usage: bool,

@@ -14,8 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use crate::ledger::Usage;
 use crate::providers::{ChatReply, ClientRefusal, Decoded, ReplyError, SseEvent, StreamDecoder};
+use crate::record::Usage;
 
 /// The `model` named to the client when Gemini leaves out `modelVersion`
 /// (it sends one with every response; the target's id is not known here).

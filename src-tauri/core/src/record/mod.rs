@@ -1,6 +1,17 @@
 //! What happened to one request: every attempt, which target served it,
-//! its usage and timings. Built while the request runs and handed, once
-//! finished, to a [`Recorder`] — the structured log line, and the ledger.
+//! its usage, the prices applied and its timings. Built while the request
+//! runs and handed, once finished, to a [`Recorder`] — the structured log
+//! line, the health book and the ledger.
+//!
+//! These are the facts providers, routing and the ledger share: providers
+//! report [`Usage`], routing fills in the [`RequestRecord`], the ledger turns
+//! it into a receipt. None of them imports another for these types.
+
+mod price;
+mod usage;
+
+pub use price::{AppliedPrice, PriceSource, UnitPrices};
+pub use usage::Usage;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -9,8 +20,6 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::config::Bucket;
-use crate::ledger::pricing::AppliedPrice;
-use crate::ledger::Usage;
 
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,6 +82,28 @@ impl RequestStatus {
     }
 }
 
+/// Who made a request: a client of the loopback port, or one of the app's
+/// own features calling the same request path in-process (DESIGN.md §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Api,
+    Chat,
+    Research,
+    Eval,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Chat => "chat",
+            Source::Research => "research",
+            Source::Eval => "eval",
+        }
+    }
+}
+
 /// The target that produced the answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServedBy {
@@ -95,9 +126,12 @@ pub struct RequestRecord {
     pub key_id: Option<i64>,
     pub key: Option<String>,
     pub project: Option<String>,
-    /// Who asked: `api` (the loopback port), later `chat` or `research`.
-    pub source: &'static str,
+    /// Who asked.
+    pub source: Source,
+    /// The conversation, research run or eval run the request belongs to.
     pub run_id: Option<String>,
+    /// What the request was for within its run: `answer`, `title`, `plan`, …
+    pub step: Option<String>,
     pub requested_model: String,
     pub route: String,
     pub stream: bool,
@@ -132,8 +166,9 @@ impl RequestRecord {
             key_id: None,
             key: None,
             project: None,
-            source: "api",
+            source: Source::Api,
             run_id: None,
+            step: None,
             route: requested_model.clone(),
             requested_model,
             stream,
