@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use switchyard::config::{Bucket, BucketsConfig};
-use switchyard::ledger::pricing::{AppliedPrice, PriceSource, UnitPrices};
-use switchyard::ledger::{Ledger, Usage};
-use switchyard::routing::{
-    AttemptOutcome, AttemptRecord, Recorder, RequestRecord, RequestStatus, ServedBy,
+use switchyard::ledger::Ledger;
+use switchyard::record::{
+    AppliedPrice, AttemptOutcome, AttemptRecord, PriceSource, Recorder, RequestRecord,
+    RequestStatus, ServedBy, UnitPrices, Usage,
 };
 
 const MODELS: [&str; 8] = [
