@@ -4,6 +4,7 @@
 // across buckets.
 
 import { getToken } from './auth';
+import { createSseParser, type SseEvent } from './lib/sse';
 
 export type BucketName = 'credit' | 'wallet';
 export const BUCKETS: readonly BucketName[] = ['credit', 'wallet'];
@@ -582,6 +583,340 @@ export async function listModels(gatewayKey: string): Promise<string[]> {
   const body = (await res.json()) as { data?: { id?: unknown }[] };
   return (body.data ?? []).map((m) => m.id).filter((id): id is string => typeof id === 'string');
 }
+
+// ---- /api/chat: conversations, messages (a tree), streaming answers
+
+export type ChatRole = 'user' | 'assistant';
+export type MessageStatus = 'complete' | 'streaming' | 'incomplete' | 'error';
+export type ReasoningEffort = 'low' | 'medium' | 'high';
+export const REASONING_EFFORTS: readonly ReasoningEffort[] = ['low', 'medium', 'high'];
+
+export interface ChatParams {
+  temperature?: number;
+  max_tokens?: number;
+  reasoning_effort?: ReasoningEffort;
+}
+
+/** What one bucket paid in a conversation, in that bucket's currency. */
+export interface BucketTotal {
+  bucket: BucketName;
+  currency: string;
+  cost_micros: number;
+  cost: string;
+}
+
+export interface ConversationSummary {
+  id: string;
+  title: string;
+  pinned: boolean;
+  folder: string | null;
+  models: string[];
+  created_at: number;
+  updated_at: number;
+  message_count: number;
+  totals: BucketTotal[];
+  /** Search results only: text around the hit, hits wrapped in \u0001 … \u0002. */
+  snippet?: string;
+}
+
+export interface Conversation extends ConversationSummary {
+  system: string;
+  params: ChatParams;
+  model: string | null;
+  compare_models: string[];
+  current_leaf: string | null;
+  /** Every node of the tree, in creation order. */
+  messages: ChatMessage[];
+}
+
+export interface Attachment {
+  id: string;
+  name: string;
+  mime: string;
+  size: number;
+}
+
+/** The receipt of one answer, as the chat shows it under the answer. */
+export interface ReceiptFacts {
+  request_id: string;
+  status: ReceiptStatus;
+  answered_model: string | null;
+  route: string;
+  channel: string | null;
+  brand: string | null;
+  bucket: BucketName | null;
+  currency: string | null;
+  cost_micros: number;
+  cost: string;
+  input_tokens: number;
+  cached_input_tokens: number;
+  cache_write_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  usage_estimated: boolean;
+  priced: boolean;
+  ttft_ms: number | null;
+  latency_ms: number | null;
+  tokens_per_s: number | null;
+  walk: string;
+  fallback_count: number;
+  retry_count: number;
+}
+
+export interface ChatMessage {
+  id: string;
+  parent_id: string | null;
+  role: ChatRole;
+  content: string;
+  reasoning: string;
+  model: string | null;
+  status: MessageStatus;
+  error: string | null;
+  compare_group: string | null;
+  attachments: Attachment[];
+  created_at: number;
+  receipt: ReceiptFacts | null;
+}
+
+export interface ConversationFilter {
+  q?: string;
+  model?: string;
+  bucket?: BucketName | '';
+  folder?: string;
+}
+
+export interface ConversationsPage {
+  items: ConversationSummary[];
+  next: string | null;
+}
+
+export interface NewConversation {
+  title?: string;
+  system?: string;
+  params?: ChatParams;
+  model?: string;
+  folder?: string;
+}
+
+export interface ConversationPatch {
+  title?: string;
+  pinned?: boolean;
+  /** null takes the conversation out of its folder. */
+  folder?: string | null;
+  system?: string;
+  params?: ChatParams;
+  model?: string;
+  compare_models?: string[];
+  current_leaf?: string;
+}
+
+export interface ChatModel {
+  model: string;
+  bucket: BucketName;
+  currency: string;
+  priced: boolean;
+  /** Decimal amounts in `currency` per 1M tokens. */
+  input_per_m: string | null;
+  output_per_m: string | null;
+  reasoning: boolean;
+  route_targets: number;
+}
+
+export interface EstimateRequest {
+  conversation_id?: string;
+  parent_id?: string | null;
+  content: string;
+  models: string[];
+  max_tokens?: number;
+}
+
+export interface Estimate {
+  model: string;
+  bucket: BucketName;
+  currency: string;
+  priced: boolean;
+  prompt_tokens: number;
+  input_cost_micros: number;
+  output_tokens_min: number;
+  output_tokens_max: number;
+  cost_min_micros: number;
+  cost_max_micros: number;
+  cost_min: string;
+  cost_max: string;
+}
+
+export interface SendMessage {
+  content: string;
+  /** Default: the conversation's current leaf. */
+  parent_id?: string | null;
+  /** 1..6; two or more is a compare. */
+  models: string[];
+  attachments?: string[];
+}
+
+export interface AttemptInfo {
+  message_id: string;
+  channel: string;
+  upstream_model: string;
+  target_index: number;
+  attempt: number;
+}
+
+/** One event of a chat stream (send, regenerate, edit). */
+export type ChatEvent =
+  | { event: 'user'; data: { message: ChatMessage } }
+  | { event: 'start'; data: { message: ChatMessage } }
+  | { event: 'attempt'; data: AttemptInfo }
+  | { event: 'delta'; data: { message_id: string; text: string } }
+  | { event: 'reasoning'; data: { message_id: string; text: string } }
+  | {
+      event: 'done';
+      data: { message: ChatMessage; error_code?: string; error_bucket?: BucketName };
+    }
+  | { event: 'conversation'; data: { conversation: ConversationSummary } }
+  | { event: 'end'; data: Record<string, never> };
+
+const CHAT_EVENTS = new Set(['user', 'start', 'attempt', 'delta', 'reasoning', 'done', 'conversation', 'end']);
+
+/** Reads an SSE response body to its end, handing each known event to `onEvent`. */
+async function readChatStream(res: Response, onEvent: (e: ChatEvent) => void): Promise<void> {
+  if (!res.body) throw new ApiError(res.status, 'The answer stream had no body.', null);
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  const parser = createSseParser();
+  const emit = (evs: SseEvent[]) => {
+    for (const ev of evs) {
+      if (!CHAT_EVENTS.has(ev.event)) continue;
+      let data: unknown;
+      try {
+        data = JSON.parse(ev.data);
+      } catch {
+        continue; // a malformed event is skipped; the final `done` carries the whole message anyway
+      }
+      onEvent({ event: ev.event, data } as ChatEvent);
+    }
+  };
+  for (;;) {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      if (e instanceof DOMException && e.name === 'AbortError') throw e;
+      throw new ApiError(0, 'The connection to Switchyard dropped during the answer; what had arrived is kept.', null);
+    }
+    if (chunk.done) break;
+    emit(parser.push(decoder.decode(chunk.value, { stream: true })));
+  }
+  emit(parser.push(decoder.decode()));
+  emit(parser.end());
+}
+
+/** POSTs `body` and reads the SSE answer. A refusal before the stream starts is an ApiError. */
+async function chatStream(
+  path: string,
+  body: unknown,
+  onEvent: (e: ChatEvent) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const headers: Record<string, string> = { Accept: 'text/event-stream', 'Content-Type': 'application/json' };
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res: Response;
+  try {
+    res = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body), signal, credentials: 'same-origin' });
+  } catch (e) {
+    if (e instanceof DOMException && e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'Switchyard is not answering. Is `switchyard serve` still running?', null);
+  }
+  if (!res.ok) {
+    const err = await readError(res);
+    if (res.status === 401) onUnauthorized?.();
+    throw err;
+  }
+  await readChatStream(res, onEvent);
+}
+
+/** A call whose body (or answer) is not JSON: a file up, a download back. */
+async function rawFetch(method: string, path: string, headers: Record<string, string>, body?: BodyInit): Promise<Response> {
+  const token = getToken();
+  const h: Record<string, string> = { ...headers };
+  if (token) h.Authorization = `Bearer ${token}`;
+  let res: Response;
+  try {
+    res = await fetch(path, { method, headers: h, body, credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, 'Switchyard is not answering. Is `switchyard serve` still running?', null);
+  }
+  if (!res.ok) {
+    const err = await readError(res);
+    if (res.status === 401) onUnauthorized?.();
+    throw err;
+  }
+  return res;
+}
+
+async function uploadAttachment(file: File): Promise<Attachment> {
+  const res = await rawFetch(
+    'POST',
+    '/api/chat/attachments',
+    {
+      Accept: 'application/json',
+      'Content-Type': file.type || 'application/octet-stream',
+      // Header values must be Latin-1: a non-ASCII file name travels percent-encoded.
+      'X-Filename': /^[\x20-\x7e]*$/.test(file.name) ? file.name : encodeURIComponent(file.name),
+    },
+    file,
+  );
+  return (await res.json()) as Attachment;
+}
+
+/** The export file: its text and the name the server suggests. */
+async function exportConversation(id: string, format: 'markdown' | 'json'): Promise<{ filename: string; text: string; type: string }> {
+  const res = await rawFetch('GET', withQuery(`/api/chat/conversations/${enc(id)}/export`, { format }), {});
+  const cd = res.headers.get('content-disposition') ?? '';
+  const m = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(cd);
+  let filename = m?.[1] ? m[1] : `${id}.${format === 'markdown' ? 'md' : 'json'}`;
+  try {
+    filename = decodeURIComponent(filename);
+  } catch {
+    // keep it as sent
+  }
+  return { filename, text: await res.text(), type: res.headers.get('content-type') ?? 'text/plain' };
+}
+
+async function importChatGpt(file: File): Promise<{ imported: number; conversations: string[] }> {
+  const res = await rawFetch('POST', '/api/chat/import', { Accept: 'application/json', 'Content-Type': 'application/json' }, file);
+  return (await res.json()) as { imported: number; conversations: string[] };
+}
+
+export const chatApi = {
+  conversations: (filter: ConversationFilter, limit = 50, cursor?: string | null, signal?: AbortSignal) =>
+    request<ConversationsPage>('GET', '/api/chat/conversations', {
+      query: { ...filter, limit, cursor: cursor ?? undefined },
+      signal,
+    }),
+  create: (c: NewConversation) => request<Conversation>('POST', '/api/chat/conversations', { body: c }),
+  conversation: (id: string, signal?: AbortSignal) =>
+    request<Conversation>('GET', `/api/chat/conversations/${enc(id)}`, { signal }),
+  update: (id: string, patch: ConversationPatch) =>
+    request<Conversation>('PATCH', `/api/chat/conversations/${enc(id)}`, { body: patch }),
+  remove: (id: string) => request<void>('DELETE', `/api/chat/conversations/${enc(id)}`),
+  exportFile: exportConversation,
+  importChatGpt,
+  folders: () => request<{ folders: string[] }>('GET', '/api/chat/folders'),
+  models: (signal?: AbortSignal) => request<{ models: ChatModel[] }>('GET', '/api/chat/models', { signal }),
+  estimate: (e: EstimateRequest, signal?: AbortSignal) =>
+    request<{ estimates: Estimate[] }>('POST', '/api/chat/estimate', { body: e, signal }),
+  upload: uploadAttachment,
+
+  send: (conversationId: string, m: SendMessage, onEvent: (e: ChatEvent) => void, signal?: AbortSignal) =>
+    chatStream(`/api/chat/conversations/${enc(conversationId)}/messages`, m, onEvent, signal),
+  regenerate: (messageId: string, model: string | undefined, onEvent: (e: ChatEvent) => void, signal?: AbortSignal) =>
+    chatStream(`/api/chat/messages/${enc(messageId)}/regenerate`, model ? { model } : {}, onEvent, signal),
+  edit: (messageId: string, content: string, models: string[] | undefined, onEvent: (e: ChatEvent) => void, signal?: AbortSignal) =>
+    chatStream(`/api/chat/messages/${enc(messageId)}/edit`, models ? { content, models } : { content }, onEvent, signal),
+  stop: (messageId: string) => request<void>('POST', `/api/chat/messages/${enc(messageId)}/stop`),
+};
 
 export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;
