@@ -94,6 +94,32 @@ export function formatMicro(micro: number, currency: string | null | undefined, 
   return code ? `${dec} ${code}` : dec;
 }
 
+/** A range in one currency, the symbol once and both ends with the same
+ * decimals: formatMicroRange(2000, 10000, 'USD') → "$0.002–0.010". */
+export function formatMicroRange(min: number, max: number, currency: string | null | undefined, locale?: string): string {
+  const lo = Math.min(min, max);
+  const hi = Math.max(min, max);
+  const a = fractionDigits(lo);
+  const loDec = roundDecimal(microToDecimal(lo), a.min, a.max);
+  const digits = (loDec.split('.')[1] ?? '').length;
+  const hiDec = roundDecimal(microToDecimal(hi), digits, Math.max(digits, fractionDigits(hi).max));
+  if (loDec === hiDec) return formatMicro(lo, currency, locale);
+  const code = (currency ?? '').trim();
+  const hiDigits = (hiDec.split('.')[1] ?? '').length;
+  const f1 = code ? currencyFormatter(code, digits, digits, locale) : null;
+  const f2 = code ? currencyFormatter(code, hiDigits, hiDigits, locale) : null;
+  if (f1 && f2) {
+    const hiText = f2
+      .formatToParts(hiDec as unknown as number)
+      .filter((p) => p.type !== 'currency')
+      .map((p) => p.value)
+      .join('')
+      .trim();
+    return `${f1.format(loDec as unknown as number)}–${hiText}`;
+  }
+  return code ? `${loDec}–${hiDec} ${code}` : `${loDec}–${hiDec}`;
+}
+
 /** Every micro-unit shown (2 to 6 decimals): for ledgers, where cents hide movement. */
 export function formatMicroExact(micro: number, currency: string | null | undefined, locale?: string): string {
   const dec = roundDecimal(microToDecimal(micro), 2, 6);
