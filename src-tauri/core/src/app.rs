@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::chat::{Chat, ChatError};
 use crate::config::Config;
 use crate::keys::KeyCache;
 use crate::ledger::db::DbError;
@@ -44,6 +45,8 @@ pub enum AppError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("chat: {0}")]
+    Chat(#[from] ChatError),
     #[error("internal task failed: {0}")]
     Join(String),
 }
@@ -153,9 +156,13 @@ pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
         .await
         .map_err(|e| AppError::Join(e.to_string()))??;
     let status_db = db.clone();
-    let keys = tokio::task::spawn_blocking(move || KeyCache::open(db))
-        .await
-        .map_err(|e| AppError::Join(e.to_string()))??;
+    // The app's own key exists before the key cache first loads.
+    let keys = tokio::task::spawn_blocking(move || {
+        crate::chat::prepare(&db)?;
+        Ok::<_, AppError>(KeyCache::open(db)?)
+    })
+    .await
+    .map_err(|e| AppError::Join(e.to_string()))??;
     keys.spawn_poller();
 
     // Keyring reads block: channel secrets and the admin token.
@@ -194,8 +201,14 @@ pub async fn start(opts: AppOptions) -> Result<Server, AppError> {
         ledger,
         recorder: Arc::new(Recorders(recorders)),
     });
+    let chat_core = Arc::clone(&core);
+    let chat_dir = opts.data_dir.clone();
+    let chat = tokio::task::spawn_blocking(move || Chat::open(chat_core, &chat_dir))
+        .await
+        .map_err(|e| AppError::Join(e.to_string()))??;
     let state = Arc::new(AppState {
         core,
+        chat,
         listen: addr,
         admin: AdminToken::new(&admin_token),
         data_dir: opts.data_dir,

@@ -8,6 +8,7 @@
 //! around [`cli::main`].
 
 pub mod app;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod keys;

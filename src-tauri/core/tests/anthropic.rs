@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use switchyard::config::Bucket;
 use switchyard::ledger::receipts;
-use switchyard::record::Usage;
 use switchyard::record::RequestStatus;
+use switchyard::record::Usage;
 
 use crate::helpers::*;
 use crate::mock_anthropic::*;

@@ -546,7 +546,10 @@ async fn receipts_charge_cached_and_thinking_tokens_exactly() {
     assert_eq!(rec.channel.as_deref(), Some("gem"));
     assert_eq!(rec.upstream_model.as_deref(), Some(MODEL));
     assert_eq!(rec.status, "ok");
-    assert_eq!(app.state().core.ledger.balance(Bucket::Credit), 10_000_000 - 565);
+    assert_eq!(
+        app.state().core.ledger.balance(Bucket::Credit),
+        10_000_000 - 565
+    );
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 mod anthropic;
 mod api;
+mod chat;
 mod cli;
 mod config_api;
 mod embeddings;

@@ -127,6 +127,8 @@ const MIGRATIONS: &[&str] = &[
     // its title, a research step), beside `source` and `run_id`.
     "ALTER TABLE receipts ADD COLUMN step TEXT;
     CREATE INDEX receipts_run ON receipts (run_id) WHERE run_id IS NOT NULL;",
+    // 5: conversations, their messages as a tree, attachments, search.
+    crate::chat::store::SCHEMA,
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -295,6 +295,42 @@ pub fn recent(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Receipt>>
     rows.collect()
 }
 
+/// The receipts of `ids` that exist, in no particular order.
+pub fn by_ids(conn: &Connection, ids: &[String]) -> rusqlite::Result<Vec<Receipt>> {
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM receipts WHERE id IN (SELECT value FROM json_each(?1))"
+    ))?;
+    let rows = stmt.query_map([ids], from_row)?;
+    rows.collect()
+}
+
+/// What a run (a conversation, a research or eval run) cost, per bucket and
+/// currency: `(bucket, currency, cost)` in micro-units, never blended.
+pub fn run_totals(conn: &Connection, run_id: &str) -> rusqlite::Result<Vec<(String, String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT bucket, currency, sum(cost) FROM receipts
+         WHERE run_id = ?1 AND bucket IS NOT NULL AND currency IS NOT NULL
+         GROUP BY bucket, currency ORDER BY bucket, currency",
+    )?;
+    let rows = stmt.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+/// The runs of `source` that `bucket` paid for.
+pub fn runs_paid_from(
+    conn: &Connection,
+    source: &str,
+    bucket: &str,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT run_id FROM receipts
+         WHERE run_id IS NOT NULL AND source = ?1 AND bucket = ?2",
+    )?;
+    let rows = stmt.query_map([source, bucket], |r| r.get(0))?;
+    rows.collect()
+}
+
 pub fn by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<Receipt>> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM receipts WHERE id = ?1"),

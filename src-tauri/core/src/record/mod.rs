@@ -383,14 +383,19 @@ impl RecordGuard {
         self.output_chars = n;
     }
 
-    pub fn finish(mut self, status: RequestStatus, error: Option<String>) {
-        self.complete(status, error);
+    /// Finishes the record and hands it to the recorder; returns it as
+    /// recorded.
+    pub fn finish(mut self, status: RequestStatus, error: Option<String>) -> Arc<RequestRecord> {
+        self.complete(status, error)
+            .unwrap_or_else(|| Arc::new(RequestRecord::new(String::new(), String::new(), false)))
     }
 
-    fn complete(&mut self, status: RequestStatus, error: Option<String>) {
-        let Some(mut rec) = self.rec.take() else {
-            return;
-        };
+    fn complete(
+        &mut self,
+        status: RequestStatus,
+        error: Option<String>,
+    ) -> Option<Arc<RequestRecord>> {
+        let mut rec = self.rec.take()?;
         rec.status = status;
         if error.is_some() {
             rec.error = error;
@@ -402,7 +407,9 @@ impl RecordGuard {
             rec.usage = Some(Usage::estimate(rec.prompt_chars, self.output_chars));
             rec.usage_estimated = true;
         }
-        self.recorder.record(&Arc::new(rec));
+        let rec = Arc::new(rec);
+        self.recorder.record(&rec);
+        Some(rec)
     }
 }
 

@@ -195,8 +195,8 @@ impl GatewayError {
         }
     }
 
-    /// OpenAI's `error.code`.
-    fn code(&self) -> Option<&'static str> {
+    /// OpenAI's `error.code`: a stable machine-readable name of the refusal.
+    pub fn code(&self) -> Option<&'static str> {
         match self {
             GatewayError::BadJson(_) => Some("invalid_json"),
             GatewayError::MissingKey => Some("missing_api_key"),

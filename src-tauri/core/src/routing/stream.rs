@@ -16,7 +16,9 @@ use secrecy::SecretString;
 use tokio::sync::mpsc;
 
 use crate::providers::{SseParser, StreamDecoder};
-use crate::record::{RecordGuard, RequestStatus};
+use std::sync::Arc;
+
+use crate::record::{RecordGuard, RequestRecord, RequestStatus};
 use crate::secrets::scrub;
 
 /// A stream whose first token has arrived, not yet sent to the client.
@@ -46,13 +48,16 @@ pub enum StreamOut<'a> {
     },
 }
 
-/// Frames stream items in the client's API format. Stateful: a format may
-/// need to open and close blocks around the chunks it is given.
+/// Frames stream items for the caller: bytes in a client's API format, or
+/// typed pieces for an in-process caller. Stateful: a format may need to
+/// open and close blocks around the chunks it is given.
 pub trait Encoder: Send + 'static {
-    fn encode(&mut self, item: &StreamOut<'_>) -> Bytes;
+    type Out: Send + 'static;
+    fn encode(&mut self, item: &StreamOut<'_>) -> Self::Out;
 }
 
 impl<F: FnMut(&StreamOut<'_>) -> Bytes + Send + 'static> Encoder for F {
+    type Out = Bytes;
     fn encode(&mut self, item: &StreamOut<'_>) -> Bytes {
         self(item)
     }
@@ -64,14 +69,15 @@ enum End {
     ClientGone,
 }
 
-/// Forwards `start` to the client through `tx` until it ends, then
-/// finishes the request's record.
-pub async fn pump(
+/// Forwards `start` to the caller through `tx` until it ends (or the
+/// caller drops the receiver), then finishes the request's record and
+/// returns it.
+pub async fn pump<E: Encoder>(
     mut start: StreamStart,
     mut guard: RecordGuard,
-    tx: mpsc::Sender<Bytes>,
-    mut encoder: impl Encoder,
-) {
+    tx: mpsc::Sender<E::Out>,
+    mut encoder: E,
+) -> Arc<RequestRecord> {
     let end = relay(&mut start, &tx, &mut encoder).await;
     let (status, error) = match end {
         End::Complete => {
@@ -99,13 +105,13 @@ pub async fn pump(
         rec.answered_model = Some(m.to_string());
     }
     guard.set_output_chars(start.decoder.output_chars());
-    guard.finish(status, error);
+    guard.finish(status, error)
 }
 
-async fn relay(
+async fn relay<E: Encoder>(
     start: &mut StreamStart,
-    tx: &mpsc::Sender<Bytes>,
-    encoder: &mut impl Encoder,
+    tx: &mpsc::Sender<E::Out>,
+    encoder: &mut E,
 ) -> End {
     for chunk in start.prelude.drain(..) {
         if tx

@@ -526,6 +526,7 @@ impl AnthropicEncoder {
 }
 
 impl Encoder for AnthropicEncoder {
+    type Out = Bytes;
     fn encode(&mut self, item: &StreamOut<'_>) -> Bytes {
         let mut out = String::new();
         match item {

@@ -81,7 +81,7 @@ pub(super) fn whole_response(body: Bytes, guard: RecordGuard, rec: &RequestRecor
         HeaderValue::from_static("application/json"),
     );
     annotate(&mut resp, rec);
-    guard.finish(RequestStatus::Ok, None);
+    let _ = guard.finish(RequestStatus::Ok, None);
     resp
 }
 
@@ -90,7 +90,7 @@ pub(super) fn stream_response(
     start: StreamStart,
     guard: RecordGuard,
     rec: &RequestRecord,
-    encoder: impl Encoder,
+    encoder: impl Encoder<Out = Bytes>,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(STREAM_BUFFER);
     tokio::spawn(routing::pump(start, guard, tx, encoder));
@@ -119,7 +119,7 @@ pub(super) fn refusal_response(refused: Refused, request_id: &str) -> Response {
 
 /// An accepted OpenAI-format answer as the client's response: the JSON as
 /// it is, or the stream framed by `encoder`.
-pub(super) fn answer_response(accepted: Accepted, encoder: impl Encoder) -> Response {
+pub(super) fn answer_response(accepted: Accepted, encoder: impl Encoder<Out = Bytes>) -> Response {
     let Accepted {
         answer,
         guard,

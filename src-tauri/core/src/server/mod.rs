@@ -9,6 +9,7 @@
 mod admin;
 mod anthropic;
 mod api;
+mod chat_api;
 pub mod conn;
 mod error;
 mod guard;
@@ -45,6 +46,8 @@ pub struct AppState {
     /// The request path: the compiled config (replaced whole when `/api`
     /// edits it), gateway keys, the ledger, the recorders.
     pub core: Arc<Core>,
+    /// Conversations: the Chat view's feature, calling `core` in-process.
+    pub chat: Arc<crate::chat::Chat>,
     /// The address the gateway listens on (the port is the bound one).
     pub listen: SocketAddr,
     /// Opens `/api`.
@@ -102,6 +105,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(v1)
         .merge(admin::routes())
         .merge(api::routes())
+        .merge(chat_api::routes())
         .merge(manage::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))

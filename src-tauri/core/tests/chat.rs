@@ -1,0 +1,628 @@
+//! The chat API (`/api/chat`): conversations whose answers take the one
+//! request path, so every answer has its receipt (`source = chat`), and
+//! fallbacks, refusals, stops and compares read as they happened.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use switchyard::config::Bucket;
+
+use crate::helpers::*;
+use crate::mock::*;
+
+impl TestApp {
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.admin_token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("gateway reachable")
+    }
+
+    pub async fn api_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let resp = self.api(method, path, body).await;
+        let status = resp.status();
+        let v: Value = resp.json().await.expect("json");
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+
+    pub async fn new_conversation(&self) -> String {
+        let c = self
+            .api_json(
+                reqwest::Method::POST,
+                "/api/chat/conversations",
+                Some(json!({})),
+            )
+            .await;
+        c["id"].as_str().expect("id").to_string()
+    }
+
+    /// Sends and reads the whole event stream, up to `end`.
+    pub async fn chat_events(&self, path: &str, body: Value) -> Vec<(String, Value)> {
+        let resp = self.api(reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(header(&resp, "content-type"), "text/event-stream");
+        let text = tokio::time::timeout(Duration::from_secs(20), resp.text())
+            .await
+            .expect("the stream ends")
+            .expect("body");
+        parse_events(&text)
+    }
+}
+
+pub fn parse_events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            (
+                name,
+                serde_json::from_str(&data).expect("event data is JSON"),
+            )
+        })
+        .collect()
+}
+
+fn done_events(events: &[(String, Value)]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|(n, _)| n == "done")
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// Three routes over three mocks: `alpha`, `beta` and `gamma`.
+fn three_models(a: &MockUpstream, b: &MockUpstream, c: &MockUpstream) -> String {
+    let mut out = String::new();
+    for (name, mock) in [("alpha", a), ("beta", b), ("gamma", c)] {
+        out.push_str(&format!(
+            r#"
+[[channels]]
+id = "{name}-ch"
+type = "openai-compatible"
+base_url = "{}"
+bucket = "credit"
+secret = "none"
+
+[[routes]]
+model = "{name}"
+targets = [{{ channel = "{name}-ch", model = "up-{name}" }}]
+"#,
+            mock.url()
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_sent_message_streams_its_answer_and_the_answer_links_to_its_chat_receipt() {
+    let mock = MockUpstream::start().await;
+    let app = spawn_app(&one_target(&mock, "")).await;
+    let conv = app.new_conversation().await;
+    let events = app
+        .chat_events(
+            &format!("/api/chat/conversations/{conv}/messages"),
+            json!({"content": "Say hello", "models": ["gpt-test"]}),
+        )
+        .await;
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"user"));
+    assert_eq!(names.last(), Some(&"end"));
+    assert!(names.contains(&"attempt") && names.contains(&"start"));
+    let text: String = events
+        .iter()
+        .filter(|(n, _)| n == "delta")
+        .map(|(_, v)| v["text"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(text, ANSWER);
+    let done = done_events(&events);
+    assert_eq!(done.len(), 1);
+    let msg = &done[0]["message"];
+    assert_eq!(msg["status"], "complete");
+    assert_eq!(msg["content"], ANSWER);
+    let facts = &msg["receipt"];
+    assert_eq!(facts["channel"], "only");
+    assert_eq!(facts["answered_model"], "up-a");
+    assert_eq!(facts["bucket"], "credit");
+    assert_eq!(facts["status"], "ok");
+
+    // The request went upstream with the conversation as its messages.
+    assert_eq!(
+        mock.bodies()[0]["messages"],
+        json!([{"role": "user", "content": "Say hello"}])
+    );
+    let rec = app.only_record().await;
+    assert_eq!(rec.source.as_str(), "chat");
+    assert_eq!(rec.run_id.as_deref(), Some(conv.as_str()));
+    assert_eq!(rec.step.as_deref(), Some("answer"));
+    assert_eq!(rec.key.as_deref(), Some("app"));
+    assert_eq!(facts["request_id"], rec.request_id.as_str());
+
+    // Reopened, the conversation has both messages, the answer's receipt
+    // as the ledger keeps it, and a title from the prompt.
+    app.flush().await;
+    let c = app
+        .api_json(
+            reqwest::Method::GET,
+            &format!("/api/chat/conversations/{conv}"),
+            None,
+        )
+        .await;
+    let messages = c["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1]["parent_id"], messages[0]["id"]);
+    assert_eq!(
+        messages[1]["receipt"]["request_id"],
+        rec.request_id.as_str()
+    );
+    assert_eq!(messages[1]["receipt"]["status"], "ok");
+    assert_eq!(c["current_leaf"], messages[1]["id"]);
+    assert_eq!(c["title"], "Say hello");
+    let stored: (String, String) = app
+        .db()
+        .query_row(
+            "SELECT source, step FROM receipts WHERE id = ?1",
+            [&rec.request_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("receipt");
+    assert_eq!(stored, ("chat".into(), "answer".into()));
+}
+
+#[tokio::test]
+async fn a_fallback_shows_on_the_answer_in_words() {
+    let (primary, backup) = (MockUpstream::start().await, MockUpstream::start().await);
+    primary.set_default(status(503));
+    let app = spawn_app(&two_targets(&primary, &backup, "")).await;
+    let conv = app.new_conversation().await;
+    let events = app
+        .chat_events(
+            &format!("/api/chat/conversations/{conv}/messages"),
+            json!({"content": "hi", "models": ["gpt-test"]}),
+        )
+        .await;
+    let attempts: Vec<&str> = events
+        .iter()
+        .filter(|(n, _)| n == "attempt")
+        .map(|(_, v)| v["channel"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(attempts.first(), Some(&"primary"));
+    assert_eq!(attempts.last(), Some(&"backup"));
+    let facts = &done_events(&events)[0]["message"]["receipt"];
+    assert_eq!(facts["channel"], "backup");
+    assert_eq!(facts["fallback_count"], 1);
+    let walk = facts["walk"].as_str().expect("walk");
+    assert!(
+        walk.starts_with("primary primary/up-a → 503") && walk.contains("backup backup/up-b → ok"),
+        "{walk}"
+    );
+}
+
+#[tokio::test]
+async fn compare_of_three_models_with_one_failing_finishes_the_others_and_shows_the_chain() {
+    let (a, b, c) = (
+        MockUpstream::start().await,
+        MockUpstream::start().await,
+        MockUpstream::start().await,
+    );
+    b.set_default(status(500));
+    let app = spawn_app(&three_models(&a, &b, &c)).await;
+    let conv = app.new_conversation().await;
+    let events = app
+        .chat_events(
+            &format!("/api/chat/conversations/{conv}/messages"),
+            json!({"content": "Compare", "models": ["alpha", "beta", "gamma"]}),
+        )
+        .await;
+    let starts: Vec<&Value> = events
+        .iter()
+        .filter(|(n, _)| n == "start")
+        .map(|(_, v)| &v["message"])
+        .collect();
+    assert_eq!(starts.len(), 3);
+    let group = starts[0]["compare_group"]
+        .as_str()
+        .expect("a compare group");
+    assert!(starts.iter().all(|s| s["compare_group"] == group));
+    let done = done_events(&events);
+    assert_eq!(done.len(), 3);
+    let by_model = |m: &str| {
+        done.iter()
+            .map(|d| &d["message"])
+            .find(|msg| msg["model"] == m)
+            .expect("an answer per model")
+    };
+    assert_eq!(by_model("alpha")["status"], "complete");
+    assert_eq!(by_model("gamma")["status"], "complete");
+    let failed = by_model("beta");
+    assert_eq!(failed["status"], "error");
+    let error = failed["error"].as_str().expect("error");
+    assert!(
+        error.contains("primary beta-ch/up-beta → 500 ×3"),
+        "{error}"
+    );
+    assert_eq!(failed["receipt"]["status"], "error");
+    // Three requests, three receipts, all of this conversation.
+    let recs = app.records(3).await;
+    assert!(recs
+        .iter()
+        .all(|r| r.run_id.as_deref() == Some(conv.as_str())));
+}
+
+#[tokio::test]
+async fn an_empty_bucket_refuses_the_answer_before_any_upstream_call_and_says_which() {
+    let (official, relay) = (MockUpstream::start().await, MockUpstream::start().await);
+    let app = spawn_app(&priced_config(&official, &relay, "")).await;
+    let conv = app.new_conversation().await;
+    let events = app
+        .chat_events(
+            &format!("/api/chat/conversations/{conv}/messages"),
+            json!({"content": "hi", "models": ["gpt-4o"]}),
+        )
+        .await;
+    let done = done_events(&events)[0];
+    assert_eq!(done["error_code"], "balance_empty");
+    assert_eq!(done["error_bucket"], "credit");
+    assert_eq!(done["message"]["status"], "error");
+    assert_eq!(official.hits(), 0, "nothing went upstream");
+}
+
+#[tokio::test]
+async fn stopping_mid_stream_keeps_the_partial_answer_incomplete_and_the_receipt_cancelled() {
+    let mock = MockUpstream::start().await;
+    mock.set_default(Reply::StallAfter(2));
+    let app = spawn_app(&one_target(&mock, "")).await;
+    let conv = app.new_conversation().await;
+    let resp = app
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/chat/conversations/{conv}/messages"),
+            Some(json!({"content": "hi", "models": ["gpt-test"]})),
+        )
+        .await;
+    let mut stream = resp.bytes_stream();
+    let mut seen = String::new();
+    let mut answer_id = None;
+    use futures_util::StreamExt;
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("events come")
+    {
+        seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+        let events = parse_events(seen.rsplit_once("\n\n").map_or("", |(a, _)| a));
+        if answer_id.is_none() {
+            answer_id = events
+                .iter()
+                .find(|(n, _)| n == "start")
+                .map(|(_, v)| v["message"]["id"].as_str().unwrap_or_default().to_string());
+        }
+        let deltas = events.iter().filter(|(n, _)| n == "delta").count();
+        if deltas >= 2 {
+            break;
+        }
+    }
+    let id = answer_id.expect("an answer started");
+    let stop = app
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/chat/messages/{id}/stop"),
+            None,
+        )
+        .await;
+    assert_eq!(stop.status(), 204);
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("the stream ends after the stop")
+    {
+        seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+    }
+    let events = parse_events(&seen);
+    let msg = &done_events(&events)[0]["message"];
+    assert_eq!(msg["status"], "incomplete");
+    assert_eq!(msg["content"], "Hello from");
+    assert_eq!(msg["error_code"], "stopped");
+    let rec = app.only_record().await;
+    assert_eq!(rec.status.as_str(), "client_cancelled");
+    // Stopping what is not streaming says so.
+    let again = app
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/chat/messages/{id}/stop"),
+            None,
+        )
+        .await;
+    assert_eq!(again.status(), 409);
+}
+
+#[tokio::test]
+async fn regenerate_and_edit_add_siblings_and_the_path_in_view_is_what_is_sent() {
+    let mock = MockUpstream::start().await;
+    let app = spawn_app(&one_target(&mock, "")).await;
+    let conv = app.new_conversation().await;
+    let first = app
+        .chat_events(
+            &format!("/api/chat/conversations/{conv}/messages"),
+            json!({"content": "one", "models": ["gpt-test"]}),
+        )
+        .await;
+    let a1 = done_events(&first)[0]["message"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let u1 = first[0].1["message"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let regen = app
+        .chat_events(&format!("/api/chat/messages/{a1}/regenerate"), json!({}))
+        .await;
+    let a2 = &done_events(&regen)[0]["message"];
+    assert_eq!(
+        a2["parent_id"],
+        u1.as_str(),
+        "a sibling of the first answer"
+    );
+    assert!(regen.iter().all(|(n, _)| n != "user"));
+
+    let edited = app
+        .chat_events(
+            &format!("/api/chat/messages/{u1}/edit"),
+            json!({"content": "uno"}),
+        )
+        .await;
+    let u2 = &edited[0].1["message"];
+    assert_eq!(
+        u2["parent_id"],
+        Value::Null,
+        "a sibling of the first prompt"
+    );
+    assert_eq!(u2["content"], "uno");
+    assert_eq!(
+        mock.bodies().last().expect("body")["messages"],
+        json!([{"role": "user", "content": "uno"}])
+    );
+
+    // Back on the first branch, a follow-up carries that branch's history.
+    app.api_json(
+        reqwest::Method::PATCH,
+        &format!("/api/chat/conversations/{conv}"),
+        Some(json!({"current_leaf": a1})),
+    )
+    .await;
+    app.chat_events(
+        &format!("/api/chat/conversations/{conv}/messages"),
+        json!({"content": "two", "models": ["gpt-test"]}),
+    )
+    .await;
+    assert_eq!(
+        mock.bodies().last().expect("body")["messages"],
+        json!([
+            {"role": "user", "content": "one"},
+            {"role": "assistant", "content": ANSWER},
+            {"role": "user", "content": "two"},
+        ])
+    );
+    let c = app
+        .api_json(
+            reqwest::Method::GET,
+            &format!("/api/chat/conversations/{conv}"),
+            None,
+        )
+        .await;
+    assert_eq!(c["messages"].as_array().map(Vec::len), Some(7));
+}
+
+#[tokio::test]
+async fn search_finds_latin_and_cjk_text_and_deleting_keeps_the_receipts() {
+    let mock = MockUpstream::start().await;
+    let app = spawn_app(&one_target(&mock, "")).await;
+    let latin = app.new_conversation().await;
+    app.chat_events(
+        &format!("/api/chat/conversations/{latin}/messages"),
+        json!({"content": "Plan a trip to Lisbon", "models": ["gpt-test"]}),
+    )
+    .await;
+    let cjk = app.new_conversation().await;
+    app.chat_events(
+        &format!("/api/chat/conversations/{cjk}/messages"),
+        json!({"content": "请解释一下量子计算", "models": ["gpt-test"]}),
+    )
+    .await;
+    let find = |q: &'static str| {
+        let app = &app;
+        async move {
+            app.api_json(
+                reqwest::Method::GET,
+                &format!("/api/chat/conversations?q={}", urlencode(q)),
+                None,
+            )
+            .await["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| {
+                    (
+                        i["id"].as_str().unwrap_or_default().to_string(),
+                        i["snippet"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let hits = find("lisbon").await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].0, latin);
+    assert!(hits[0].1.contains("\u{1}Lisbon\u{2}"), "{:?}", hits[0].1);
+    let hits = find("量子").await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].0, cjk);
+    // An answer's text is found too.
+    assert_eq!(find("upstream").await.len(), 2);
+
+    app.flush().await;
+    let before: i64 = app
+        .db()
+        .query_row(
+            "SELECT count(*) FROM receipts WHERE run_id = ?1",
+            [&latin],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(before, 1);
+    let del = app
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/api/chat/conversations/{latin}"),
+            None,
+        )
+        .await;
+    assert_eq!(del.status(), 204);
+    assert!(find("lisbon").await.is_empty());
+    let gone = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/chat/conversations/{latin}"),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status(), 404);
+    let after: i64 = app
+        .db()
+        .query_row(
+            "SELECT count(*) FROM receipts WHERE run_id = ?1",
+            [&latin],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(after, 1, "receipts outlive the conversation");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_estimate_names_the_paying_bucket_and_a_cost_range() {
+    let (official, relay) = (MockUpstream::start().await, MockUpstream::start().await);
+    let app = spawn_app(&priced_config(&official, &relay, "")).await;
+    let e = app
+        .api_json(
+            reqwest::Method::POST,
+            "/api/chat/estimate",
+            Some(json!({"content": "x".repeat(4000), "models": ["gpt-4o", "cheap"]})),
+        )
+        .await;
+    let list = e["estimates"].as_array().expect("estimates");
+    assert_eq!(list[0]["bucket"], "credit");
+    assert_eq!(list[0]["currency"], "USD");
+    assert_eq!(list[0]["prompt_tokens"], 1000);
+    assert!(list[0]["cost_min_micros"].as_i64() < list[0]["cost_max_micros"].as_i64());
+    assert_eq!(list[1]["bucket"], "wallet");
+    assert_eq!(list[1]["currency"], "CNY");
+    let unknown = app
+        .api(
+            reqwest::Method::POST,
+            "/api/chat/estimate",
+            Some(json!({"content": "x", "models": ["nope"]})),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test]
+async fn bad_chat_input_gets_a_clear_error() {
+    let mock = MockUpstream::start().await;
+    let app = spawn_app(&one_target(&mock, "")).await;
+    let conv = app.new_conversation().await;
+    for (body, needle) in [
+        (json!({"content": "hi", "models": []}), "1 to 6"),
+        (
+            json!({"content": "hi", "models": ["a", "b", "c", "d", "e", "f", "g"]}),
+            "1 to 6",
+        ),
+        (
+            json!({"content": "hi", "models": ["gpt-test", "gpt-test"]}),
+            "twice",
+        ),
+        (json!({"content": "  ", "models": ["gpt-test"]}), "empty"),
+        (
+            json!({"content": "hi", "models": ["gpt-test"], "parent_id": "msg_nope"}),
+            "not in conversation",
+        ),
+    ] {
+        let resp = app
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/chat/conversations/{conv}/messages"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(resp.status(), 400, "{body}");
+        let v: Value = resp.json().await.expect("json");
+        let m = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(m.contains(needle), "{body}: {m}");
+    }
+    let missing = app
+        .api(
+            reqwest::Method::POST,
+            "/api/chat/conversations/conv_nope/messages",
+            Some(json!({"content": "hi", "models": ["gpt-test"]})),
+        )
+        .await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(mock.hits(), 0);
+}
+
+#[tokio::test]
+async fn a_revoked_app_key_turns_the_apps_model_calls_off_with_a_clear_refusal() {
+    let (official, relay) = (MockUpstream::start().await, MockUpstream::start().await);
+    let app = spawn_app(&priced_config(&official, &relay, "")).await;
+    app.topup(Bucket::Credit, 10_000_000).await;
+    // A revoked app key turns the app's calls off, with a clear refusal.
+    switchyard::keys::revoke(&app.db(), "app").expect("revoke");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let conv = app.new_conversation().await;
+    let resp = app
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/chat/conversations/{conv}/messages"),
+            Some(json!({"content": "hi", "models": ["gpt-4o"]})),
+        )
+        .await;
+    assert_eq!(resp.status(), 409);
+    let v: Value = resp.json().await.expect("json");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("`app`"));
+    assert_eq!(official.hits(), 0);
+}
