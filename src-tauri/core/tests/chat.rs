@@ -626,3 +626,212 @@ async fn a_revoked_app_key_turns_the_apps_model_calls_off_with_a_clear_refusal()
         .contains("`app`"));
     assert_eq!(official.hits(), 0);
 }
+
+// Multi-threaded: this test blocks on processes while the mock serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_kill_mid_answer_leaves_the_partial_answer_incomplete_and_its_receipt_interrupted() {
+    use futures_util::StreamExt;
+    let mock = MockUpstream::start().await;
+    mock.set_default(Reply::StallAfter(2));
+    let mut served = crate::ledger::ServeProcess::start_with(&one_target(&mock, ""));
+    let http = reqwest::Client::new();
+    let api = |addr: &str, token: &str, method: reqwest::Method, path: &str| {
+        http.request(method, format!("http://{addr}{path}"))
+            .bearer_auth(token.to_string())
+    };
+    let conv: Value = api(
+        &served.addr,
+        &served.admin_token,
+        reqwest::Method::POST,
+        "/api/chat/conversations",
+    )
+    .json(&json!({}))
+    .send()
+    .await
+    .expect("create")
+    .json()
+    .await
+    .expect("json");
+    let conv = conv["id"].as_str().expect("id").to_string();
+    let resp = api(
+        &served.addr,
+        &served.admin_token,
+        reqwest::Method::POST,
+        &format!("/api/chat/conversations/{conv}/messages"),
+    )
+    .json(&json!({"content": "hi", "models": ["gpt-test"]}))
+    .send()
+    .await
+    .expect("send");
+    let mut stream = resp.bytes_stream();
+    let mut seen = String::new();
+    while parse_events(seen.rsplit_once("\n\n").map_or("", |(a, _)| a))
+        .iter()
+        .filter(|(n, _)| n == "delta")
+        .count()
+        < 2
+    {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("deltas come")
+            .expect("not ended")
+            .expect("chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // The partial text reaches the database within a flush.
+    let db_path = served.db_path();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let conn = switchyard::ledger::db::open(&db_path).expect("db");
+        let content: String = conn
+            .query_row(
+                "SELECT content FROM chat_messages WHERE role = 'assistant'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("answer row");
+        if content == "Hello from" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "partial answer stored: {content:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    served.child.0.kill().expect("kill -9");
+    served.child.0.wait().expect("reaped");
+    drop(stream);
+
+    let (_child, addr, token) = crate::ledger::ServeProcess::serve(served.dir.path());
+    let c: Value = api(
+        &addr,
+        &token,
+        reqwest::Method::GET,
+        &format!("/api/chat/conversations/{conv}"),
+    )
+    .send()
+    .await
+    .expect("get")
+    .json()
+    .await
+    .expect("json");
+    let answer = &c["messages"][1];
+    assert_eq!(answer["status"], "incomplete");
+    assert_eq!(answer["content"], "Hello from");
+    assert_eq!(answer["error_code"], "interrupted");
+    assert_eq!(answer["receipt"]["status"], "interrupted");
+    assert_eq!(c["messages"][0]["content"], "hi");
+}
+
+#[tokio::test]
+async fn export_and_chatgpt_import_keep_texts_branches_and_receipt_facts() {
+    let mock = MockUpstream::start().await;
+    let app = spawn_app(&one_target(&mock, "")).await;
+    let conv = app.new_conversation().await;
+    app.chat_events(
+        &format!("/api/chat/conversations/{conv}/messages"),
+        json!({"content": "What is *Markdown*?", "models": ["gpt-test"]}),
+    )
+    .await;
+    app.flush().await;
+    let md = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/chat/conversations/{conv}/export"),
+            None,
+        )
+        .await;
+    assert_eq!(header(&md, "content-type"), "text/markdown; charset=utf-8");
+    let rec = app.only_record().await;
+    let md = md.text().await.expect("text");
+    assert!(md.starts_with("# What is *Markdown*?\n"), "{md}");
+    assert!(md.contains("## You\n\nWhat is *Markdown*?"), "{md}");
+    assert!(md.contains(&format!("## gpt-test\n\n{ANSWER}")), "{md}");
+    assert!(
+        md.contains(&format!(
+            "<sub>up-a via only · credit · 12 in / 3 out tokens · unpriced · receipt {}</sub>",
+            rec.request_id
+        )),
+        "{md}"
+    );
+    let js: Value = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/chat/conversations/{conv}/export?format=json"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        js["messages"][1]["receipt"]["request_id"],
+        rec.request_id.as_str()
+    );
+    let bad = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/chat/conversations/{conv}/export?format=pdf"),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+
+    // A ChatGPT export: a root, a system message, a prompt with two
+    // answers (a regenerated branch), the second in view.
+    let export = json!([{
+        "title": "Imported chat",
+        "create_time": 1_700_000_000.0,
+        "update_time": 1_700_000_100.0,
+        "current_node": "a2",
+        "mapping": {
+            "root": {"id": "root", "message": null, "parent": null, "children": ["sys"]},
+            "sys": {"id": "sys", "parent": "root", "children": ["u1"],
+                    "message": {"author": {"role": "system"}, "content": {"content_type": "text", "parts": [""]}}},
+            "u1": {"id": "u1", "parent": "sys", "children": ["a1", "a2"],
+                   "message": {"author": {"role": "user"}, "content": {"content_type": "text", "parts": ["Hola"]}, "create_time": 1_700_000_001.0}},
+            "a1": {"id": "a1", "parent": "u1", "children": [],
+                   "message": {"author": {"role": "assistant"}, "content": {"content_type": "text", "parts": ["Hi"]}, "metadata": {"model_slug": "gpt-4o"}}},
+            "a2": {"id": "a2", "parent": "u1", "children": [],
+                   "message": {"author": {"role": "assistant"}, "content": {"content_type": "text", "parts": ["Hello there"]}, "metadata": {"model_slug": "gpt-4o"}}}
+        }
+    }]);
+    let r = app
+        .api(reqwest::Method::POST, "/api/chat/import", Some(export))
+        .await;
+    assert_eq!(r.status(), 201);
+    let r: Value = r.json().await.expect("json");
+    assert_eq!(r["imported"], 1);
+    let id = r["conversations"][0].as_str().expect("id");
+    let c = app
+        .api_json(
+            reqwest::Method::GET,
+            &format!("/api/chat/conversations/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(c["title"], "Imported chat");
+    assert_eq!(c["folder"], "Imported");
+    let msgs = c["messages"].as_array().expect("messages");
+    assert_eq!(msgs.len(), 3);
+    let prompt = &msgs[0];
+    assert_eq!(prompt["content"], "Hola");
+    assert_eq!(prompt["parent_id"], Value::Null);
+    assert!(msgs[1..]
+        .iter()
+        .all(|m| m["parent_id"] == prompt["id"] && m["model"] == "gpt-4o"));
+    let leaf = msgs
+        .iter()
+        .find(|m| m["id"] == c["current_leaf"])
+        .expect("leaf");
+    assert_eq!(leaf["content"], "Hello there");
+    let bad = app
+        .api(
+            reqwest::Method::POST,
+            "/api/chat/import",
+            Some(json!({"not": "a list"})),
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+}

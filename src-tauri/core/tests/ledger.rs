@@ -359,12 +359,14 @@ async fn spend_and_receipts_commands_explain_where_the_money_went() {
 }
 
 /// Reads the serve process's stderr until it prints its address.
-fn wait_listening(child: &mut std::process::Child) -> String {
+/// Reads `serve`'s start-up lines: its address and its admin token.
+fn wait_listening(child: &mut std::process::Child) -> (String, String) {
     let mut stderr = child.stderr.take().expect("stderr");
     let started = Instant::now();
     let mut text = String::new();
     let mut buf = [0u8; 4096];
-    while !text.contains("/v1 (") && started.elapsed() < Duration::from_secs(30) {
+    let ready = |t: &str| t.split("#token=").nth(1).is_some_and(|r| r.contains('\n'));
+    while !ready(&text) && started.elapsed() < Duration::from_secs(30) {
         let n = stderr.read(&mut buf).expect("read");
         if n == 0 {
             break;
@@ -376,31 +378,44 @@ fn wait_listening(child: &mut std::process::Child) -> String {
         let mut sink = Vec::new();
         let _ = stderr.read_to_end(&mut sink);
     });
-    text.split("listening on http://")
+    let addr = text
+        .split("listening on http://")
         .nth(1)
         .and_then(|r| r.split('/').next())
         .unwrap_or_else(|| panic!("no address in: {text}"))
-        .to_string()
+        .to_string();
+    let token = text
+        .split("#token=")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .unwrap_or_else(|| panic!("no admin link in: {text}"))
+        .trim()
+        .to_string();
+    (addr, token)
 }
 
 /// A `switchyard serve` process over a priced config (`official` primary,
 /// `relay` backup) with 10 USD of Credit and a key, killed when dropped.
-struct ServeProcess {
-    dir: tempfile::TempDir,
-    child: ChildGuard,
-    addr: String,
-    key: String,
+pub struct ServeProcess {
+    pub dir: tempfile::TempDir,
+    pub child: ChildGuard,
+    pub addr: String,
+    pub key: String,
+    /// Made anew at each start (the tests keep no keyring).
+    pub admin_token: String,
 }
 
 impl ServeProcess {
     fn start(official: &MockUpstream, relay: &MockUpstream) -> ServeProcess {
+        Self::start_with(&priced_config(official, relay, ""))
+    }
+
+    /// A `serve` process over `config` (a listen address is added).
+    pub fn start_with(config: &str) -> ServeProcess {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join("switchyard.toml"),
-            format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\n{}",
-                priced_config(official, relay, "")
-            ),
+            format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}"),
         )
         .expect("config");
         assert!(Self::command(dir.path())
@@ -419,12 +434,13 @@ impl ServeProcess {
             .last()
             .expect("key")
             .to_string();
-        let (child, addr) = Self::serve(dir.path());
+        let (child, addr, admin_token) = Self::serve(dir.path());
         ServeProcess {
             dir,
             child,
             addr,
             key,
+            admin_token,
         }
     }
 
@@ -443,7 +459,8 @@ impl ServeProcess {
         c
     }
 
-    fn serve(dir: &std::path::Path) -> (ChildGuard, String) {
+    /// Starts `serve` on `dir`: the process, its address, its admin token.
+    pub fn serve(dir: &std::path::Path) -> (ChildGuard, String, String) {
         let mut child = ChildGuard(
             Self::command(dir)
                 .arg("serve")
@@ -453,11 +470,11 @@ impl ServeProcess {
                 .spawn()
                 .expect("serve"),
         );
-        let addr = wait_listening(&mut child.0);
-        (child, addr)
+        let (addr, token) = wait_listening(&mut child.0);
+        (child, addr, token)
     }
 
-    fn db_path(&self) -> std::path::PathBuf {
+    pub fn db_path(&self) -> std::path::PathBuf {
         self.dir.path().join("switchyard.db")
     }
 }
@@ -506,7 +523,7 @@ async fn hard_kill_mid_request_leaves_an_interrupted_receipt_charged_by_estimate
     served.child.0.wait().expect("reaped");
     drop(sock);
 
-    let (child, _) = ServeProcess::serve(served.dir.path());
+    let (child, _, _) = ServeProcess::serve(served.dir.path());
     let conn = switchyard::ledger::db::open(&db_path).expect("db");
     let all = receipts::recent(&conn, 10).expect("receipts");
     drop(child);

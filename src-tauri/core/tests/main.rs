@@ -9,7 +9,7 @@ mod embeddings;
 mod failover;
 mod gemini;
 mod helpers;
-mod ledger;
+pub mod ledger;
 mod management;
 mod messages;
 mod mock;

@@ -10,6 +10,7 @@
 //! Texts live here, receipts in the ledger; a message names its receipt.
 
 mod attachments;
+pub mod io;
 mod search;
 mod send;
 pub mod store;

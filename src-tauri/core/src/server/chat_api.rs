@@ -23,7 +23,7 @@ use super::admin::authorize;
 use super::api::{body, internal, query};
 use super::{AppState, GatewayError};
 use crate::chat::store::{self, ListQuery};
-use crate::chat::{new_id, now_ms, path_to, Chat, MessageView, TITLE_MODEL};
+use crate::chat::{io, new_id, now_ms, path_to, Chat, MessageView, TITLE_MODEL};
 use crate::chat::{ChatError, ConversationPatch, Event, Params};
 use crate::ledger::money::format_micro;
 use crate::ledger::receipts;
@@ -45,6 +45,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/chat/messages/{id}/regenerate", post(regenerate))
         .route("/api/chat/messages/{id}/edit", post(edit))
         .route("/api/chat/messages/{id}/stop", post(stop))
+        .route("/api/chat/conversations/{id}/export", get(export))
+        .route("/api/chat/import", post(import))
         .route("/api/chat/folders", get(folders))
         .route("/api/chat/attachments", post(attach))
         .route("/api/chat/estimate", post(estimate))
@@ -169,9 +171,12 @@ struct NewConversation {
     folder: Option<String>,
 }
 
-/// A whole conversation: its settings, every message of its tree with the
-/// facts of each answer's receipt, and its totals per bucket.
-async fn full(chat: &Arc<Chat>, id: String) -> Result<Value, GatewayError> {
+/// A conversation with every message of its tree, each answer with its
+/// receipt's facts, and its totals per bucket.
+async fn load(
+    chat: &Arc<Chat>,
+    id: String,
+) -> Result<(store::Conversation, Vec<MessageView>, Vec<Value>), GatewayError> {
     let (c, messages, t) = chat
         .db(move |conn| {
             let c = store::conversation(conn, &id)?;
@@ -195,6 +200,12 @@ async fn full(chat: &Arc<Chat>, id: String) -> Result<Value, GatewayError> {
             }
         })
         .collect();
+    Ok((c, views, t))
+}
+
+/// A whole conversation as the API shows it.
+async fn full(chat: &Arc<Chat>, id: String) -> Result<Value, GatewayError> {
+    let (c, views, t) = load(chat, id).await?;
     let mut v = summary(&c, t, None);
     v["system"] = json!(c.system);
     v["params"] = json!(c.params);
@@ -478,6 +489,91 @@ async fn stop(
             "Message `{id}` is not streaming now."
         )))
     }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ExportParams {
+    /// `markdown` (the path in view, default) or `json` (every branch).
+    format: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/chat/conversations/{id}/export",
+    tag = "Chat",
+    summary = "A conversation as a Markdown or JSON file, with each answer's receipt facts",
+    params(("id" = String, Path, description = "conversation id"), ExportParams),
+    responses(
+        (status = 200, description = "The file (text/markdown or application/json)", body = String),
+        super::openapi::BadInput,
+        super::openapi::NotFound,
+    )
+)]
+async fn export(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    q: Result<Query<ExportParams>, QueryRejection>,
+) -> Result<Response, GatewayError> {
+    authorize(&state, &headers)?;
+    let format = query(q)?.format.unwrap_or_else(|| "markdown".into());
+    let (c, views, _) = load(chat(&state)?, id).await?;
+    let (body, mime, ext) = match format.as_str() {
+        "markdown" | "md" => (
+            io::markdown(&c, &views),
+            "text/markdown; charset=utf-8",
+            "md",
+        ),
+        "json" => (io::json(&c, &views).to_string(), "application/json", "json"),
+        other => {
+            return Err(GatewayError::BadRequest(format!(
+                "`format` must be markdown or json, not `{other}`."
+            )))
+        }
+    };
+    let mut resp = Response::new(Body::from(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    let name: String = c
+        .title
+        .chars()
+        .map(|ch| if ch.is_alphanumeric() { ch } else { '-' })
+        .take(60)
+        .collect();
+    let name = if name.trim_matches('-').is_empty() {
+        c.id.clone()
+    } else {
+        name
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.{ext}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/chat/import",
+    tag = "Chat",
+    summary = "Imports a ChatGPT `conversations.json` export, branches kept (into the folder Imported)",
+    request_body(content = serde_json::Value, description = "ChatGPT's conversations.json"),
+    responses(
+        (status = 201, description = "`{imported, conversations}`", body = serde_json::Value),
+        super::openapi::BadInput,
+    )
+)]
+async fn import(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    b: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), GatewayError> {
+    authorize(&state, &headers)?;
+    let ids = chat(&state)?.import_chatgpt(body(b)?).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"imported": ids.len(), "conversations": ids})),
+    ))
 }
 
 #[utoipa::path(

@@ -55,6 +55,8 @@ use utoipa::{Modify, OpenApi};
         super::chat_api::regenerate,
         super::chat_api::edit,
         super::chat_api::stop,
+        super::chat_api::export,
+        super::chat_api::import,
         super::chat_api::folders,
         super::chat_api::attach,
         super::chat_api::estimate,
