@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatModel, Estimate } from '../api';
-import { estimateTokens, formatEstimate, modelLabel, modelPrice } from './estimate';
+import { estimateTokens, formatEstimate, modelLabel, modelPrice, roughMicro } from './estimate';
 import { formatMicroRange } from './money';
 
 function est(over: Partial<Estimate> = {}): Estimate {
@@ -39,6 +39,13 @@ describe('formatEstimate', () => {
     expect(formatEstimate(est({ bucket: 'wallet', currency: 'CNY', cost_min_micros: 14_000, cost_max_micros: 70_000 }), 'en-US')).toBe(
       '≈ ¥0.014–0.070 from Wallet',
     );
+  });
+  it('rounds the range outwards to two significant digits', () => {
+    expect(formatEstimate(est({ cost_min_micros: 1068, cost_max_micros: 15_318 }), 'en-US')).toBe('≈ $0.001–0.016 from Credit');
+    expect(roughMicro(1068, 'down')).toBe(1000);
+    expect(roughMicro(15_318, 'up')).toBe(16_000);
+    expect(roughMicro(7, 'up')).toBe(7);
+    expect(roughMicro(0, 'down')).toBe(0);
   });
   it('does not invent a cost for an unpriced model', () => {
     expect(formatEstimate(est({ priced: false, bucket: 'wallet' }))).toBe('no price known · Wallet would pay');

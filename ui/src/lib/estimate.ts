@@ -4,11 +4,22 @@
 import type { ChatModel, Estimate } from '../api';
 import { bucketLabel, formatAmount, formatInt, formatMicroRange } from './money';
 
-/** "≈ $0.002–0.010 from Credit"; "unpriced · Wallet" when no price is known. */
+/** Rounds to two significant digits, down for a lower bound and up for an
+ * upper one, so the range still holds what the server estimated: an estimate
+ * has no business showing six decimals. */
+export function roughMicro(micro: number, dir: 'down' | 'up'): number {
+  if (!Number.isFinite(micro) || micro <= 0) return 0;
+  const step = 10 ** Math.max(0, Math.floor(Math.log10(micro)) - 1);
+  return (dir === 'down' ? Math.floor(micro / step) : Math.ceil(micro / step)) * step;
+}
+
+/** "≈ $0.001–0.016 from Credit"; "no price known · Wallet would pay" when no price is known. */
 export function formatEstimate(e: Estimate, locale?: string): string {
   const from = bucketLabel(e.bucket);
   if (!e.priced) return `no price known · ${from} would pay`;
-  return `≈ ${formatMicroRange(e.cost_min_micros, e.cost_max_micros, e.currency, locale)} from ${from}`;
+  const lo = roughMicro(e.cost_min_micros, 'down');
+  const hi = roughMicro(e.cost_max_micros, 'up');
+  return `≈ ${formatMicroRange(lo, hi, e.currency, locale)} from ${from}`;
 }
 
 /** "1,234 prompt tokens, 200–4,000 out" */

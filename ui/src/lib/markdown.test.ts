@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasMath, hastText, normalizeMathDelimiters, remarkHtmlAsText } from './markdown';
+import { hasMath, hastText, normalizeMathDelimiters, remarkHtmlAsText, splitBlocks, splittable } from './markdown';
 
 describe('normalizeMathDelimiters', () => {
   it('turns \\( \\) into inline math and a \\[ \\] block into display math', () => {
@@ -48,5 +48,29 @@ describe('hasMath', () => {
     expect(hasMath('so \\(x\\)')).toBe(true);
     expect(hasMath('\\[x\\]')).toBe(true);
     expect(hasMath('costs $5 and $10')).toBe(false);
+  });
+});
+
+describe('splitBlocks', () => {
+  it('splits at blank lines but keeps fenced code and $$ blocks whole', () => {
+    const md = 'Intro\nline two\n\n```py\na = 1\n\nb = 2\n```\n\n$$\nx\n\ny\n$$\n\n- a\n- b\n\n\nend';
+    expect(splitBlocks(md)).toEqual(['Intro\nline two', '```py\na = 1\n\nb = 2\n```', '$$\nx\n\ny\n$$', '- a\n- b', 'end']);
+  });
+
+  it('keeps an unclosed fence (still streaming) as one last block', () => {
+    expect(splitBlocks('p\n\n~~~~\ncode\n\n~~~\nmore')).toEqual(['p', '~~~~\ncode\n\n~~~\nmore']);
+    expect(splitBlocks('')).toEqual([]);
+  });
+
+  it('keeps a fence opened right under a paragraph with that paragraph', () => {
+    expect(splitBlocks('a\n\nb\n```\nc\n\nd\n```')).toEqual(['a', 'b\n```\nc\n\nd\n```']);
+  });
+});
+
+describe('splittable', () => {
+  it('is false when a reference link or footnote is defined', () => {
+    expect(splittable('see [x][1]\n\n[1]: https://example.com')).toBe(false);
+    expect(splittable('note[^a]\n\n[^a]: the note')).toBe(false);
+    expect(splittable('a [link](https://x) and [brackets] here')).toBe(true);
   });
 });

@@ -122,3 +122,39 @@ export function normalizeMathDelimiters(src: string): string {
 export function hasMath(text: string): boolean {
   return text.includes('$$') || text.includes('\\(') || text.includes('\\[');
 }
+
+/** Splits Markdown at blank lines outside fenced code and `$$` blocks. Each
+ * block is rendered on its own, so a new token of a streaming answer
+ * re-parses only the last block instead of the whole answer. */
+export function splitBlocks(src: string): string[] {
+  const lines = src.split('\n');
+  const blocks: string[] = [];
+  let cur: string[] = [];
+  let fence: string | null = null;
+  let math = false;
+  for (const line of lines) {
+    const f = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+    if (fence === null && !math && line.trim() === '') {
+      if (cur.length) blocks.push(cur.join('\n'));
+      cur = [];
+      continue;
+    }
+    cur.push(line);
+    if (f) {
+      const run = f[1]!;
+      if (fence === null) fence = run;
+      // A closing fence is the same character, at least as long, and nothing after it.
+      else if (run[0] === fence[0] && run.length >= fence.length && /^\s*[`~]+\s*$/.test(line)) fence = null;
+    } else if (fence === null && line.trim() === '$$') {
+      math = !math;
+    }
+  }
+  if (cur.length) blocks.push(cur.join('\n'));
+  return blocks;
+}
+
+/** Reference links and footnotes are defined in one block and used in
+ * another: such an answer is rendered whole. */
+export function splittable(src: string): boolean {
+  return !/^ {0,3}\[[^\]]+\]:/m.test(src);
+}
