@@ -3,6 +3,7 @@
 
 import type { ComponentType } from 'react';
 import type { Status } from './api';
+import { ChatView } from './views/ChatView';
 import { SpendView } from './views/SpendView';
 import { ReceiptsView } from './views/ReceiptsView';
 import { RoutesView } from './views/RoutesView';
@@ -23,6 +24,7 @@ export interface ViewDef {
 }
 
 export const VIEWS: ViewDef[] = [
+  { id: 'chat', path: '/chat', label: 'Chat', component: ChatView },
   { id: 'spend', path: '/spend', label: 'Spend', component: SpendView },
   { id: 'receipts', path: '/receipts', label: 'Receipts', component: ReceiptsView },
   { id: 'routes', path: '/routes', label: 'Routes', component: RoutesView },
