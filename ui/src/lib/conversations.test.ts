@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConversationSummary } from '../api';
-import { conversationTitle, groupConversations, splitSnippet } from './conversations';
+import { conversationIdFromPath, conversationTitle, groupConversations, splitSnippet } from './conversations';
 
 function conv(id: string, over: Partial<ConversationSummary> = {}): ConversationSummary {
   return { id, title: id, pinned: false, folder: null, models: [], created_at: 0, updated_at: 0, message_count: 0, totals: [], ...over };
@@ -64,5 +64,16 @@ describe('conversationTitle', () => {
   it('names an untitled conversation "New chat"', () => {
     expect(conversationTitle({ title: '  ' })).toBe('New chat');
     expect(conversationTitle({ title: 'Trip plan' })).toBe('Trip plan');
+  });
+});
+
+describe('conversationIdFromPath', () => {
+  it('reads the id after /chat/ and nothing for a new chat', () => {
+    expect(conversationIdFromPath('/chat/conv_1a')).toBe('conv_1a');
+    expect(conversationIdFromPath('/chat/conv%20x/extra')).toBe('conv x');
+    expect(conversationIdFromPath('/chat')).toBeNull();
+    expect(conversationIdFromPath('/chat/')).toBeNull();
+    expect(conversationIdFromPath('/chat/%E0%A4%A')).toBeNull();
+    expect(conversationIdFromPath('/spend')).toBeNull();
   });
 });

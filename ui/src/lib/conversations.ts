@@ -71,3 +71,14 @@ export function conversationTitle(c: Pick<ConversationSummary, 'title'> | null |
   const t = c?.title.trim();
   return t ? t : 'New chat';
 }
+
+/** The conversation a Chat path opens: `/chat/conv_…` → "conv_…"; `/chat` (a new chat) → null. */
+export function conversationIdFromPath(path: string): string | null {
+  const m = /^\/chat\/([^/]+)/.exec(path);
+  if (!m?.[1]) return null;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return null;
+  }
+}

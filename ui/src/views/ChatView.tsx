@@ -7,6 +7,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { chatApi, errorMessage, type ChatModel, type ChatParams } from '../api';
 import type { ViewProps } from '../views';
 import { ErrorBox } from '../components/ui';
+import { conversationIdFromPath } from '../lib/conversations';
 import { ConversationList } from './chat/ConversationList';
 import { ConversationHeader } from './chat/ConversationHeader';
 import { MessageList } from './chat/MessageList';
@@ -38,17 +39,6 @@ function writePref(key: string, value: unknown): void {
     window.localStorage.setItem(key, JSON.stringify(value));
   } catch {
     // storage off: the choice lasts for this page only
-  }
-}
-
-/** `/chat/conv_…` → "conv_…"; `/chat` → null. */
-function conversationIdFromPath(path: string): string | null {
-  const m = /^\/chat\/([^/]+)/.exec(path);
-  if (!m?.[1]) return null;
-  try {
-    return decodeURIComponent(m[1]);
-  } catch {
-    return null;
   }
 }
 
@@ -97,6 +87,11 @@ export function ChatView({ status, refreshStatus, navigate }: ViewProps) {
   const [compare, setCompare] = useState<boolean>(() => readPref(PREFS.compare, false));
   const [compareModels, setCompareModels] = useState<string[]>(() => readPref<string[]>(PREFS.compareModels, []));
   const [draft, setDraft] = useState<Draft>({ system: '', params: {} });
+
+  // A new chat starts from no system prompt and default parameters.
+  useEffect(() => {
+    if (convId === null) setDraft({ system: '', params: {} });
+  }, [convId]);
 
   const loadedId = conv?.id ?? null;
   useEffect(() => {
@@ -155,7 +150,6 @@ export function ChatView({ status, refreshStatus, navigate }: ViewProps) {
   const newChat = useCallback(() => {
     navigate('/chat');
     setSidebarOpen(false);
-    setDraft({ system: '', params: {} });
     requestAnimationFrame(() => inputRef.current?.focus());
   }, [navigate]);
 
@@ -254,7 +248,7 @@ export function ChatView({ status, refreshStatus, navigate }: ViewProps) {
               >
                 Chats
               </button>
-              <ConversationHeader conv={conv} onError={setNotice} />
+              <ConversationHeader conv={conv} loading={convId !== null && !conv && chat.loading} onError={setNotice} />
             </div>
             <ErrorBox error={chat.loadError} testId="chat-load-error" />
             <ErrorBox error={notice} />

@@ -5,9 +5,10 @@ import { conversationTitle } from '../../lib/conversations';
 import { downloadText } from '../../lib/csv';
 
 /** Above the messages: the title and what each bucket paid in this conversation (never blended). */
-export function ConversationHeader({ conv, onError }: { conv: Conversation | null; onError: (message: string) => void }) {
+export function ConversationHeader({ conv, loading, onError }: { conv: Conversation | null; loading: boolean; onError: (message: string) => void }) {
   const [busy, setBusy] = useState(false);
   const parts = conv ? totalParts(conv.totals) : [];
+  const title = loading ? '…' : conversationTitle(conv);
   const download = (format: 'markdown' | 'json') => {
     if (!conv) return;
     setBusy(true);
@@ -19,8 +20,8 @@ export function ConversationHeader({ conv, onError }: { conv: Conversation | nul
   };
   return (
     <header className="chat-head">
-      <h1 className="chat-title ellipsis" data-testid="conversation-title" title={conversationTitle(conv)}>
-        {conversationTitle(conv)}
+      <h1 className="chat-title ellipsis" data-testid="conversation-title" title={title}>
+        {title}
       </h1>
       <span className="conversation-totals small" data-testid="conversation-totals" aria-label="Spent in this conversation">
         {parts.length === 0 ? (
