@@ -150,6 +150,17 @@ pub enum KeyCommand {
     List,
     /// Revoke a key; tools using it are refused from then on
     Revoke { name: String },
+    /// Set a key's budgets (replacing its old ones; none given: no limits),
+    /// e.g. the app's own key: `key budget app --daily-budget credit=2`
+    Budget {
+        name: String,
+        /// Daily spending limit: AMOUNT for each bucket (in its currency), or BUCKET=AMOUNT (repeatable)
+        #[arg(long, value_name = "AMOUNT|BUCKET=AMOUNT")]
+        daily_budget: Vec<String>,
+        /// Monthly spending limit, as --daily-budget
+        #[arg(long, value_name = "AMOUNT|BUCKET=AMOUNT")]
+        monthly_budget: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -866,6 +877,20 @@ fn key(paths: &Paths, command: KeyCommand) -> anyhow::Result<()> {
         KeyCommand::Revoke { name } => {
             keys::revoke(&conn, &name)?;
             out!("Revoked `{name}`; requests with it are refused from now on.");
+        }
+        KeyCommand::Budget {
+            name,
+            daily_budget,
+            monthly_budget,
+        } => {
+            let daily = keys::parse_budgets(&daily_budget).map_err(anyhow::Error::msg)?;
+            let monthly = keys::parse_budgets(&monthly_budget).map_err(anyhow::Error::msg)?;
+            keys::set_budgets(&conn, &name, &daily, &monthly)?;
+            if daily.is_empty() && monthly.is_empty() {
+                out!("`{name}` has no budget now.");
+            } else {
+                out!("Budgets of `{name}` set; a running gateway applies them within a second.");
+            }
         }
     }
     Ok(())

@@ -835,3 +835,54 @@ async fn export_and_chatgpt_import_keep_texts_branches_and_receipt_facts() {
         .await;
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn the_app_keys_budget_set_like_any_keys_stops_chat_once_spent() {
+    let (official, relay) = (MockUpstream::start().await, MockUpstream::start().await);
+    let app = spawn_app(&priced_config(&official, &relay, "")).await;
+    app.topup(Bucket::Credit, 10_000_000).await;
+    let set = app
+        .api_json(
+            reqwest::Method::PUT,
+            "/api/keys/app/budgets",
+            Some(json!({"daily_budget": {"credit": "0.00005"}})),
+        )
+        .await;
+    assert_eq!(set["daily_budget"]["credit"], "0.00005");
+    // The running gateway picks the budget up within a second.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let conv = app.new_conversation().await;
+    let send = |text: &'static str| {
+        let app = &app;
+        let conv = conv.clone();
+        async move {
+            app.chat_events(
+                &format!("/api/chat/conversations/{conv}/messages"),
+                json!({"content": text, "models": ["gpt-4o"]}),
+            )
+            .await
+        }
+    };
+    let first = send("one").await;
+    let first = done_events(&first)[0];
+    assert_eq!(first["message"]["status"], "complete");
+    // 12 input tokens at 2.50 USD/1M and 3 output at 10 USD/1M.
+    assert_eq!(first["message"]["receipt"]["cost_micros"], 60);
+    let second = send("two").await;
+    let second = done_events(&second)[0];
+    assert_eq!(second["error_code"], "budget_exceeded");
+    assert_eq!(second["message"]["status"], "error");
+    assert!(second["message"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("`app`"));
+    assert_eq!(official.hits(), 1, "the refused answer never went upstream");
+    let missing = app
+        .api(
+            reqwest::Method::PUT,
+            "/api/keys/nobody/budgets",
+            Some(json!({"daily_budget": "1"})),
+        )
+        .await;
+    assert_eq!(missing.status(), 404);
+}

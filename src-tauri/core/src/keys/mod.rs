@@ -322,6 +322,25 @@ pub fn revoke(conn: &Connection, name: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Replaces the budgets of the active key called `name` (empty: none).
+/// A running gateway applies them within a second.
+pub fn set_budgets(
+    conn: &Connection,
+    name: &str,
+    daily: &BTreeMap<Bucket, i64>,
+    monthly: &BTreeMap<Bucket, i64>,
+) -> Result<(), KeyError> {
+    let n = conn.execute(
+        "UPDATE gateway_keys SET daily_budget = ?1, monthly_budget = ?2
+         WHERE name = ?3 AND revoked_at IS NULL",
+        params![budget_json(daily), budget_json(monthly), name],
+    )?;
+    if n == 0 {
+        return Err(KeyError::NotFound(name.to_string()));
+    }
+    Ok(())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

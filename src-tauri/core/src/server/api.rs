@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use rusqlite::Connection;
 use serde::Deserialize;
@@ -45,6 +45,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/spend", get(spend_report))
         .route("/api/keys", get(list_keys).post(create_key))
         .route("/api/keys/{name}", delete(revoke_key))
+        .route("/api/keys/{name}/budgets", put(set_key_budgets))
 }
 
 /// A database failure: logged with a request id, shown without detail.
@@ -637,6 +638,56 @@ async fn create_key(
     let mut v = key_json(&state, &key);
     v["key"] = json!(plaintext);
     Ok((StatusCode::CREATED, Json(v)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct KeyBudgetsBody {
+    daily_budget: Option<BudgetBody>,
+    monthly_budget: Option<BudgetBody>,
+}
+
+/// Replaces a key's budgets (the app's own key `app` included).
+#[utoipa::path(
+    put,
+    path = "/api/keys/{name}/budgets",
+    tag = "Keys",
+    summary = "Replaces a key's daily and monthly budgets (left out: no limit)",
+    params(
+        ("name" = String, Path),
+    ),
+    request_body = KeyBudgetsBody,
+    responses(
+        (status = 200, description = "The budgets set", body = serde_json::Value),
+        super::openapi::BadInput,
+        super::openapi::NotFound,
+    )
+)]
+async fn set_key_budgets(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    b: Result<Json<KeyBudgetsBody>, JsonRejection>,
+) -> Result<Json<Value>, GatewayError> {
+    authorize(&state, &headers)?;
+    let b = body(b)?;
+    let daily = budgets(b.daily_budget, "daily_budget")?;
+    let monthly = budgets(b.monthly_budget, "monthly_budget")?;
+    let target = name.clone();
+    let (d, m) = (daily.clone(), monthly.clone());
+    with_db(&state, move |conn| {
+        keys::set_budgets(conn, &target, &d, &m).map_err(key_error)
+    })
+    .await?;
+    let show = |b: &BTreeMap<Bucket, i64>| -> Value {
+        b.iter()
+            .map(|(k, v)| (k.as_str().to_string(), json!(format_micro(*v))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    Ok(Json(
+        json!({ "name": name, "daily_budget": show(&daily), "monthly_budget": show(&monthly) }),
+    ))
 }
 
 /// Revokes the active key called `name`; requests with it fail at once.

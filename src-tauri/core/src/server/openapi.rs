@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         super::api::list_keys,
         super::api::create_key,
         super::api::revoke_key,
+        super::api::set_key_budgets,
         super::manage::list_channels,
         super::manage::one_channel,
         super::manage::add_channel,
