@@ -239,6 +239,19 @@ impl Chat {
                     store::set_receipt(conn, id, request_id)?;
                     started.push(store::message(conn, id)?.1);
                 }
+                // The set's first answer is the one in view; the others
+                // are its siblings until one is chosen to continue with.
+                if let Some((first, _, _)) = rows.first() {
+                    store::update_conversation(
+                        conn,
+                        &conv,
+                        &store::ConversationPatch {
+                            current_leaf: Some(first.clone()),
+                            ..Default::default()
+                        },
+                        now,
+                    )?;
+                }
                 let conversation = store::conversation(conn, &conv)?;
                 let path = path_to(&store::messages(conn, &conv)?, &prompt);
                 Ok((user, started, conversation, path))

@@ -576,6 +576,15 @@ async fn import(
     ))
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_encoded_file_names_are_decoded() {
+        assert_eq!(super::percent_decode("%E6%8A%A5%E5%91%8A.pdf"), "报告.pdf");
+        assert_eq!(super::percent_decode("plain 100%.txt"), "plain 100%.txt");
+    }
+}
+
 #[utoipa::path(
     get,
     path = "/api/chat/folders",
@@ -609,11 +618,12 @@ async fn attach(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), GatewayError> {
     authorize(&state, &headers)?;
+    // Sent percent-encoded when it is not ASCII.
     let name = headers
         .get("x-filename")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("attachment")
-        .to_string();
+        .map(percent_decode)
+        .unwrap_or_else(|| "attachment".into());
     let mime = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -621,6 +631,31 @@ async fn attach(
         .to_string();
     let a = chat(&state)?.attach(&name, &mime, bytes).await?;
     Ok((StatusCode::CREATED, Json(json!(a))))
+}
+
+/// `%XX` escapes decoded as UTF-8 (invalid sequences kept as they are).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
