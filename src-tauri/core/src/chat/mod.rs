@@ -107,8 +107,11 @@ pub struct ReceiptFacts {
 impl ReceiptFacts {
     pub fn of(r: &Receipt) -> ReceiptFacts {
         let out = r.usage.output + r.usage.reasoning;
+        // Over a window shorter than this, a rate says more about how the
+        // chunks were framed than about the model.
+        const MIN_WINDOW_MS: i64 = 50;
         let tokens_per_s = match (r.ttft_ms, r.latency_ms) {
-            (Some(t), Some(l)) if l > t && out > 0 => {
+            (Some(t), Some(l)) if l - t >= MIN_WINDOW_MS && out > 0 => {
                 Some((out as f64 * 1000.0 / (l - t) as f64 * 10.0).round() / 10.0)
             }
             _ => None,
