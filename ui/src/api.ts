@@ -916,7 +916,15 @@ export const chatApi = {
   edit: (messageId: string, content: string, models: string[] | undefined, onEvent: (e: ChatEvent) => void, signal?: AbortSignal) =>
     chatStream(`/api/chat/messages/${enc(messageId)}/edit`, models ? { content, models } : { content }, onEvent, signal),
   stop: (messageId: string) => request<void>('POST', `/api/chat/messages/${enc(messageId)}/stop`),
+  settings: () => request<ChatAppSettings>('GET', '/api/chat/settings'),
+  saveSettings: (s: ChatAppSettings) => request<ChatAppSettings>('PUT', '/api/chat/settings', { body: s }),
 };
+
+/** Chat settings of the whole app (not of one conversation). */
+export interface ChatAppSettings {
+  /** The model that titles new conversations; null: the first words of the prompt. */
+  title_model: string | null;
+}
 
 export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;

@@ -1,17 +1,20 @@
 import { useEffect, useState } from 'react';
-import { REASONING_EFFORTS, type ChatParams, type ReasoningEffort } from '../../api';
+import { chatApi, errorMessage, REASONING_EFFORTS, type ChatModel, type ChatParams, type ReasoningEffort } from '../../api';
 
 /** The conversation's system prompt and parameters; each change is saved as it is made. */
 export function ChatSettings({
   system,
   params,
   reasoning,
+  models,
   onChange,
 }: {
   system: string;
   params: ChatParams;
   /** A chosen model can reason: offer the effort. */
   reasoning: boolean;
+  /** Every model the app may call, for the title model. */
+  models: ChatModel[];
   onChange: (p: { system?: string; params?: ChatParams }) => void;
 }) {
   const [sys, setSys] = useState(system);
@@ -98,11 +101,58 @@ export function ChatSettings({
           </select>
         </label>
       ) : null}
+      <TitleModel models={models} />
       {error ? (
         <p className="negative small span-all" role="alert">
           {error}
         </p>
       ) : null}
     </div>
+  );
+}
+
+/** Which model titles new conversations (for every conversation): its call is a receipt of its own. */
+function TitleModel({ models }: { models: ChatModel[] }) {
+  const [value, setValue] = useState<string | null | undefined>(undefined);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    chatApi
+      .settings()
+      .then((s) => live && setValue(s.title_model))
+      .catch((e) => live && setError(errorMessage(e)));
+    return () => {
+      live = false;
+    };
+  }, []);
+  const save = (m: string) => {
+    const title_model = m || null;
+    setValue(title_model);
+    chatApi
+      .saveSettings({ title_model })
+      .then((s) => {
+        setValue(s.title_model);
+        setError(null);
+      })
+      .catch((e) => setError(errorMessage(e)));
+  };
+  return (
+    <label className="span-all">
+      Titles of new chats (all conversations)
+      <select
+        value={value ?? ''}
+        disabled={value === undefined && !error}
+        onChange={(e) => save(e.target.value)}
+        data-testid="title-model"
+      >
+        <option value="">First words of the first message (no model call)</option>
+        {models.map((m) => (
+          <option key={m.model} value={m.model}>
+            Written by {m.model}
+          </option>
+        ))}
+      </select>
+      {error ? <span className="negative small">{error}</span> : null}
+    </label>
   );
 }

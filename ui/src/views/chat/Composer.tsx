@@ -214,7 +214,7 @@ export const Composer = forwardRef<
 
       {showSettings ? (
         <div id={settingsId}>
-          <ChatSettings system={props.system} params={props.params} reasoning={reasoning} onChange={props.onSettings} />
+          <ChatSettings system={props.system} params={props.params} reasoning={reasoning} models={models} onChange={props.onSettings} />
         </div>
       ) : null}
 
