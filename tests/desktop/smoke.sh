@@ -5,7 +5,9 @@
 #   1. starts with a temp --config/--data-dir on a free --listen port; the
 #      window "Switchyard" is mapped (time to it is reported), /health
 #      answers, a screenshot goes to tests/artifacts/desktop.png
-#   2. requests through the port reach a mock upstream
+#   2. the Chat view, driven from the keyboard, sends one message and shows
+#      its answer (a `chat` receipt; tests/artifacts/desktop-chat.png);
+#      requests through the port reach a mock upstream
 #   3. a second launch exits at once and leaves one window
 #   4. SIGTERM: a clean exit (0), every receipt settled (none `pending`)
 #   5. the tray's Quit (clicked over D-Bus, as a tray host would): the same
@@ -42,7 +44,32 @@ sleep "${SCREENSHOT_DELAY:-2}"
 import -window root "$artifacts/desktop.png"
 log "screenshot: tests/artifacts/desktop.png"
 
-# ---- 2. requests through the port
+# ---- 2. the Chat view sends a message; requests through the port
+xdotool windowactivate --sync "$window_id" 2>/dev/null || xdotool windowfocus --sync "$window_id"
+# New chat (Ctrl+Shift+O) puts the cursor in the composer; Enter sends.
+xdotool key --window "$window_id" ctrl+shift+o
+sleep 0.5
+xdotool type --window "$window_id" --delay 15 "Hello from the desktop"
+xdotool key --window "$window_id" Return
+chat_answer=""
+for _ in $(seq 1 100); do
+    chat_answer="$(python3 - "$data_dir/switchyard.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+row = db.execute("""SELECT m.content FROM chat_messages m JOIN receipts r ON r.id = m.receipt_id
+    WHERE m.role = 'assistant' AND m.status = 'complete' AND r.source = 'chat' AND r.status = 'ok'""").fetchone()
+print(row[0] if row else "")
+PY
+)"
+    [[ -n "$chat_answer" ]] && break
+    sleep 0.1
+done
+[[ -n "$chat_answer" ]] || die "the Chat view sent no message (no complete answer with an ok chat receipt)"
+sleep 0.5
+import -window root "$artifacts/desktop-chat.png"
+log "Chat view: a message typed and sent from the keyboard was answered (\"$chat_answer\"); tests/artifacts/desktop-chat.png"
+chat_receipts=1
+
 for _ in $(seq 1 "$REQUESTS"); do chat; done
 log "$REQUESTS chat completions through 127.0.0.1:$port answered 200"
 
@@ -63,7 +90,8 @@ stop_app TERM
 grep -q "Shutting down" "$tmp/first.err" || die "no graceful shutdown logged"
 read -r total pending ok <<<"$(ledger_counts)"
 [[ "$pending" -eq 0 ]] || die "$pending receipts still pending after SIGTERM"
-[[ "$ok" -eq "$REQUESTS" ]] || die "$ok ok receipts in the ledger, expected $REQUESTS (of $total)"
+[[ "$ok" -eq $((REQUESTS + chat_receipts)) ]] ||
+    die "$ok ok receipts in the ledger, expected $((REQUESTS + chat_receipts)) (of $total)"
 log "SIGTERM: exit 0; ledger has $ok ok receipts, 0 pending"
 
 # ---- 5. the tray's Quit
@@ -77,7 +105,8 @@ stop_app none
 [[ $exit_status -eq 0 ]] || die "exit status $exit_status after the tray's Quit"
 read -r total pending ok <<<"$(ledger_counts)"
 [[ "$pending" -eq 0 ]] || die "$pending receipts still pending after Quit"
-[[ "$ok" -eq $((REQUESTS + 3)) ]] || die "$ok ok receipts after Quit, expected $((REQUESTS + 3))"
+[[ "$ok" -eq $((REQUESTS + chat_receipts + 3)) ]] ||
+    die "$ok ok receipts after Quit, expected $((REQUESTS + chat_receipts + 3))"
 log "tray Quit: exit 0; ledger has $ok ok receipts, 0 pending"
 
 # ---- 6. port in use

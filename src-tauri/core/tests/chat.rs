@@ -886,3 +886,69 @@ async fn the_app_keys_budget_set_like_any_keys_stops_chat_once_spent() {
         .await;
     assert_eq!(missing.status(), 404);
 }
+
+#[tokio::test]
+async fn a_chosen_title_model_titles_the_conversation_on_a_receipt_of_its_own() {
+    let mock = MockUpstream::start().await;
+    let app = spawn_app(&one_target(&mock, "")).await;
+    let set = app
+        .api_json(
+            reqwest::Method::PUT,
+            "/api/chat/settings",
+            Some(json!({"title_model": "gpt-test"})),
+        )
+        .await;
+    assert_eq!(set["title_model"], "gpt-test");
+    let unknown = app
+        .api(
+            reqwest::Method::PUT,
+            "/api/chat/settings",
+            Some(json!({"title_model": "nope"})),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+    let conv = app.new_conversation().await;
+    app.chat_events(
+        &format!("/api/chat/conversations/{conv}/messages"),
+        json!({"content": "Tell me about trains", "models": ["gpt-test"]}),
+    )
+    .await;
+    let recs = app.records(2).await;
+    let steps: Vec<_> = recs.iter().map(|r| r.step.as_deref()).collect();
+    assert_eq!(steps, vec![Some("answer"), Some("title")]);
+    assert!(recs
+        .iter()
+        .all(|r| r.run_id.as_deref() == Some(conv.as_str())));
+    let title_call = &mock.bodies()[1];
+    assert_eq!(title_call["max_tokens"], 24);
+    let c = app
+        .api_json(
+            reqwest::Method::GET,
+            &format!("/api/chat/conversations/{conv}"),
+            None,
+        )
+        .await;
+    assert_eq!(c["title"], ANSWER);
+    // Titles off again: back to the first words.
+    app.api_json(
+        reqwest::Method::PUT,
+        "/api/chat/settings",
+        Some(json!({"title_model": null})),
+    )
+    .await;
+    let other = app.new_conversation().await;
+    app.chat_events(
+        &format!("/api/chat/conversations/{other}/messages"),
+        json!({"content": "Second one", "models": ["gpt-test"]}),
+    )
+    .await;
+    let c = app
+        .api_json(
+            reqwest::Method::GET,
+            &format!("/api/chat/conversations/{other}"),
+            None,
+        )
+        .await;
+    assert_eq!(c["title"], "Second one");
+    assert_eq!(mock.hits(), 3);
+}
