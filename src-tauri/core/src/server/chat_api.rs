@@ -67,10 +67,6 @@ impl From<ChatError> for GatewayError {
     }
 }
 
-fn chat(state: &AppState) -> Result<&Arc<Chat>, GatewayError> {
-    Ok(&state.chat)
-}
-
 /// A conversation's cost per bucket, from its receipts.
 fn totals(rows: Vec<(String, String, i64)>) -> Vec<Value> {
     rows.into_iter()
@@ -132,7 +128,7 @@ async fn list_conversations(
             )));
         }
     }
-    let chat = chat(&state)?;
+    let chat = &state.chat;
     let page = chat
         .db(move |conn| {
             let only = match q.bucket.as_deref() {
@@ -236,7 +232,7 @@ async fn create_conversation(
     let b = body(b)?;
     let params = b.params.unwrap_or_default();
     params.check().map_err(GatewayError::BadRequest)?;
-    let chat = chat(&state)?;
+    let chat = &state.chat;
     let id = new_id("conv");
     let conv = id.clone();
     chat.db(move |conn| {
@@ -275,7 +271,7 @@ async fn get_conversation(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, GatewayError> {
     authorize(&state, &headers)?;
-    Ok(Json(full(chat(&state)?, id).await?))
+    Ok(Json(full(&state.chat, id).await?))
 }
 
 #[utoipa::path(
@@ -299,7 +295,7 @@ async fn patch_conversation(
 ) -> Result<Json<Value>, GatewayError> {
     authorize(&state, &headers)?;
     let patch = body(b)?;
-    let chat = chat(&state)?;
+    let chat = &state.chat;
     let conv = id.clone();
     chat.db(move |conn| {
         store::update_conversation(conn, &conv, &patch, now_ms())?;
@@ -326,7 +322,7 @@ async fn delete_conversation(
     Path(id): Path<String>,
 ) -> Result<StatusCode, GatewayError> {
     authorize(&state, &headers)?;
-    chat(&state)?.delete(&id).await?;
+    state.chat.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -395,7 +391,8 @@ async fn send(
 ) -> Result<Response, GatewayError> {
     authorize(&state, &headers)?;
     let b = body(b)?;
-    let rx = chat(&state)?
+    let rx = state
+        .chat
         .send(&id, b.parent_id, b.content, b.attachments, b.models)
         .await?;
     Ok(events(rx))
@@ -429,7 +426,7 @@ async fn regenerate(
 ) -> Result<Response, GatewayError> {
     authorize(&state, &headers)?;
     let b = b.map(|Json(b)| b).unwrap_or_default();
-    let rx = chat(&state)?.regenerate(&id, b.model).await?;
+    let rx = state.chat.regenerate(&id, b.model).await?;
     Ok(events(rx))
 }
 
@@ -461,7 +458,7 @@ async fn edit(
 ) -> Result<Response, GatewayError> {
     authorize(&state, &headers)?;
     let b = body(b)?;
-    let rx = chat(&state)?.edit(&id, b.content, b.models).await?;
+    let rx = state.chat.edit(&id, b.content, b.models).await?;
     Ok(events(rx))
 }
 
@@ -482,7 +479,7 @@ async fn stop(
     Path(id): Path<String>,
 ) -> Result<StatusCode, GatewayError> {
     authorize(&state, &headers)?;
-    if chat(&state)?.stop(&id) {
+    if state.chat.stop(&id) {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(GatewayError::Conflict(format!(
@@ -518,7 +515,7 @@ async fn export(
 ) -> Result<Response, GatewayError> {
     authorize(&state, &headers)?;
     let format = query(q)?.format.unwrap_or_else(|| "markdown".into());
-    let (c, views, _) = load(chat(&state)?, id).await?;
+    let (c, views, _) = load(&state.chat, id).await?;
     let (body, mime, ext) = match format.as_str() {
         "markdown" | "md" => (
             io::markdown(&c, &views),
@@ -569,7 +566,7 @@ async fn import(
     b: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), GatewayError> {
     authorize(&state, &headers)?;
-    let ids = chat(&state)?.import_chatgpt(body(b)?).await?;
+    let ids = state.chat.import_chatgpt(body(b)?).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"imported": ids.len(), "conversations": ids})),
@@ -597,7 +594,7 @@ async fn folders(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GatewayError> {
     authorize(&state, &headers)?;
-    let f = chat(&state)?.db(|conn| Ok(store::folders(conn)?)).await?;
+    let f = state.chat.db(|conn| Ok(store::folders(conn)?)).await?;
     Ok(Json(json!({"folders": f})))
 }
 
@@ -629,7 +626,7 @@ async fn attach(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let a = chat(&state)?.attach(&name, &mime, bytes).await?;
+    let a = state.chat.attach(&name, &mime, bytes).await?;
     Ok((StatusCode::CREATED, Json(json!(a))))
 }
 
@@ -695,7 +692,7 @@ async fn estimate(
 ) -> Result<Json<Value>, GatewayError> {
     authorize(&state, &headers)?;
     let b = body(b)?;
-    let chat = chat(&state)?;
+    let chat = &state.chat;
     let mut chars = b.content.chars().count();
     let mut max_tokens = b.max_tokens;
     if let Some(conv) = b.conversation_id.clone() {
@@ -814,7 +811,8 @@ async fn settings(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GatewayError> {
     authorize(&state, &headers)?;
-    let t = chat(&state)?
+    let t = state
+        .chat
         .db(|conn| Ok(store::setting(conn, TITLE_MODEL)?))
         .await?;
     Ok(Json(json!({"title_model": t})))
@@ -848,7 +846,8 @@ async fn put_settings(
         }
     }
     let value = model.clone();
-    chat(&state)?
+    state
+        .chat
         .db(move |conn| {
             match &value {
                 Some(m) => store::set_setting(conn, TITLE_MODEL, m)?,
