@@ -24,8 +24,18 @@ const WORDS: [&str; 24] = [
     "rust", "kernel", "travel", "museum", "piano", "orbit",
 ];
 const CJK: [&str; 12] = [
-    "量子计算", "天气预报", "机器学习", "旅行计划", "东京", "数据库", "翻译", "経済", "天気",
-    "料理", "図書館", "音楽",
+    "量子计算",
+    "天气预报",
+    "机器学习",
+    "旅行计划",
+    "东京",
+    "数据库",
+    "翻译",
+    "経済",
+    "天気",
+    "料理",
+    "図書館",
+    "音楽",
 ];
 
 /// A small deterministic generator, so every run searches the same data.
@@ -59,7 +69,10 @@ fn text(rng: &mut Lcg, words: usize) -> String {
 fn stats(mut times: Vec<Duration>) -> (f64, f64) {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    (ms(times[times.len() / 2]), ms(*times.last().unwrap_or(&Duration::ZERO)))
+    (
+        ms(times[times.len() / 2]),
+        ms(*times.last().unwrap_or(&Duration::ZERO)),
+    )
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -94,7 +107,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut parent: Option<String> = None;
             for m in 0..messages {
                 let mid = format!("msg_{c:06}_{m:03}");
-                let role = if m.is_multiple_of(2) { Role::User } else { Role::Assistant };
+                let role = if m.is_multiple_of(2) {
+                    Role::User
+                } else {
+                    Role::Assistant
+                };
                 let body = text(&mut rng, if role == Role::User { 12 } else { 40 });
                 store::add_message(
                     &conn,
