@@ -407,9 +407,10 @@ fn parse_cursor(c: &str) -> Result<(i64, i64, i64)> {
     Ok((p?, u?, n?))
 }
 
-/// Hits beyond this many are not ranked (a query that common is not a search).
-const MAX_HITS: i64 = 5_000;
-
+/// Conversations matching `text`: those whose title matches first, newest
+/// first, then those with a matching message, by their newest matching
+/// message. Both walk the index in rowid order, so a common word costs as
+/// many rows as the page needs, not every row it matches.
 fn search_list(
     conn: &Connection,
     text: &str,
@@ -423,50 +424,56 @@ fn search_list(
             next: None,
         });
     };
+    let bad_cursor =
+        |c: &str| StoreError::Invalid(format!("`cursor` `{c}` is not one this API gave out."));
     let offset: usize = match q.cursor {
         Some(c) => c
-            .strip_prefix("s")
+            .strip_prefix('s')
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| {
-                StoreError::Invalid(format!("`cursor` `{c}` is not one this API gave out."))
-            })?,
+            .ok_or_else(|| bad_cursor(c))?,
         None => 0,
     };
-    // Best rank per conversation, and the message that ranked it.
-    let mut stmt = conn.prepare_cached(
-        "WITH hits AS (
-             SELECT rowid AS r, rank FROM chat_fts WHERE chat_fts MATCH ?1 ORDER BY rank LIMIT ?2
-         ), owned AS (
-             SELECT CASE WHEN h.r < 0 THEN -h.r ELSE m.conversation END AS conv,
-                    CASE WHEN h.r < 0 THEN NULL ELSE m.n END AS msg, h.rank
-             FROM hits h LEFT JOIN chat_messages m ON m.n = h.r
-         ), best AS (
-             SELECT conv, msg, min(rank) AS rank FROM owned WHERE conv IS NOT NULL GROUP BY conv
-         )
-         SELECT b.conv, b.msg FROM best b JOIN chat_conversations c ON c.n = b.conv
-         WHERE (?3 IS NULL OR EXISTS (SELECT 1 FROM chat_messages m WHERE m.conversation = c.n AND m.model = ?3))
-           AND (?4 IS NULL OR c.folder = ?4)
-           AND (?5 IS NULL OR c.id IN (SELECT value FROM json_each(?5)))
-         ORDER BY b.rank, c.updated_at DESC
-         LIMIT ?6 OFFSET ?7",
+    let wanted = offset + limit + 1;
+    let mut keep = conn.prepare_cached(
+        "SELECT 1 FROM chat_conversations c WHERE c.n = ?1
+           AND (?2 IS NULL OR EXISTS (SELECT 1 FROM chat_messages m WHERE m.conversation = c.n AND m.model = ?2))
+           AND (?3 IS NULL OR c.folder = ?3)
+           AND (?4 IS NULL OR c.id IN (SELECT value FROM json_each(?4)))",
     )?;
-    let hits: Vec<(i64, Option<i64>)> = stmt
-        .query_map(
-            params![
-                expr,
-                MAX_HITS,
-                q.model,
-                q.folder,
-                only,
-                limit as i64 + 1,
-                offset as i64
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    let more = hits.len() > limit;
+    // (conversation n, the matching message's n, or None for the title)
+    let mut found: Vec<(i64, Option<i64>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut consider =
+        |conv: i64, msg: Option<i64>, found: &mut Vec<(i64, Option<i64>)>| -> Result<()> {
+            if seen.insert(conv) && keep.exists(params![conv, q.model, q.folder, only])? {
+                found.push((conv, msg));
+            }
+            Ok(())
+        };
+    {
+        let mut titles = conn.prepare_cached(
+            "SELECT -rowid FROM chat_fts WHERE chat_fts MATCH ?1 AND rowid < 0 ORDER BY rowid",
+        )?;
+        let mut rows = titles.query([&expr])?;
+        while found.len() < wanted {
+            let Some(row) = rows.next()? else { break };
+            consider(row.get(0)?, None, &mut found)?;
+        }
+    }
+    {
+        let mut messages = conn.prepare_cached(
+            "SELECT f.rowid, m.conversation FROM chat_fts f JOIN chat_messages m ON m.n = f.rowid
+             WHERE chat_fts MATCH ?1 AND f.rowid > 0 ORDER BY f.rowid DESC",
+        )?;
+        let mut rows = messages.query([&expr])?;
+        while found.len() < wanted {
+            let Some(row) = rows.next()? else { break };
+            consider(row.get(1)?, Some(row.get(0)?), &mut found)?;
+        }
+    }
+    let more = found.len() > offset + limit;
     let mut items = Vec::new();
-    for (conv, msg) in hits.into_iter().take(limit) {
+    for (conv, msg) in found.into_iter().skip(offset).take(limit) {
         let (_, c) = conn.query_row(
             &format!("SELECT {CONVERSATION_COLUMNS} FROM chat_conversations c WHERE c.n = ?1"),
             [conv],

@@ -91,7 +91,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let params = store::Params::default();
         for c in 0..conversations {
             let id = format!("conv_{c:06}");
-            let title = text(&mut rng, 4);
+            let mut title = text(&mut rng, 4);
+            // One conversation in the middle has a word no other has.
+            if c == conversations / 2 {
+                title.push_str(" zeppelin");
+            }
             store::create_conversation(
                 &conn,
                 &NewConversation {
@@ -112,7 +116,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 } else {
                     Role::Assistant
                 };
-                let body = text(&mut rng, if role == Role::User { 12 } else { 40 });
+                let mut body = text(&mut rng, if role == Role::User { 12 } else { 40 });
+                if c == conversations / 3 && m == 1 {
+                    body.push_str(" ゼロ知識証明");
+                }
                 store::add_message(
                     &conn,
                     &id,
@@ -144,7 +151,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("| query | search median | search max | conversations found | LIKE scan median |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for q in ["lisbon", "量子计算", "天気", "route budget", "orbit piano"] {
+    for q in [
+        "lisbon",
+        "量子计算",
+        "天気",
+        "route budget",
+        "orbit piano",
+        "zeppelin",
+        "ゼロ知識",
+        "nowhere-at-all",
+    ] {
         let mut times = Vec::new();
         let mut hits = 0;
         for _ in 0..20 {
