@@ -107,6 +107,8 @@ export interface Receipt {
   project: string | null;
   source: string;
   run_id: string | null;
+  /** What the request was for within its run: `answer`, `title`, … */
+  step: string | null;
   requested_model: string;
   route: string;
   channel: string | null;

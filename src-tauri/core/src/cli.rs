@@ -563,6 +563,14 @@ fn print_receipt(r: &receipts::Receipt) {
             r.project.as_deref().unwrap_or("-")
         ),
     );
+    let mut caused_by = r.source.clone();
+    if let Some(run) = &r.run_id {
+        caused_by.push_str(&format!(" · run {run}"));
+    }
+    if let Some(step) = &r.step {
+        caused_by.push_str(&format!(" · step {step}"));
+    }
+    line("Source", caused_by);
     line(
         "Model",
         format!("{} via route {}", r.requested_model, r.route),

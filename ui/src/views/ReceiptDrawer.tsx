@@ -80,7 +80,11 @@ function ReceiptBody({ r }: { r: ReceiptDetail }) {
         <dd>
           {r.key_name ?? '—'}
           {r.project ? <span className="muted"> · project {r.project}</span> : null}
-          <span className="muted"> · {r.source}</span>
+          <span className="muted" data-testid="receipt-source">
+            {' · '}
+            {r.source}
+            {r.step ? ` (${r.step})` : ''}
+          </span>
         </dd>
       </dl>
 
