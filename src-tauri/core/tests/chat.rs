@@ -970,3 +970,130 @@ async fn a_chosen_title_model_titles_the_conversation_on_a_receipt_of_its_own() 
     assert_eq!(c["title"], "Second one");
     assert_eq!(mock.hits(), 3);
 }
+
+/// A one-page PDF whose only text is `text`, with a correct xref table.
+fn tiny_pdf(text: &str) -> Vec<u8> {
+    let stream = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for off in offsets {
+        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+#[tokio::test]
+async fn attachments_reach_the_model_as_image_parts_and_file_text() {
+    let mock = MockUpstream::start().await;
+    let app = spawn_app(&one_target(&mock, "")).await;
+    let upload = |name: &'static str, mime: &'static str, bytes: Vec<u8>| {
+        let app = &app;
+        async move {
+            let resp = app
+                .http
+                .post(app.url("/api/chat/attachments"))
+                .bearer_auth(&app.admin_token)
+                .header("content-type", mime)
+                .header("x-filename", name)
+                .body(bytes)
+                .send()
+                .await
+                .expect("upload");
+            let status = resp.status();
+            (status, resp.json::<Value>().await.expect("json"))
+        }
+    };
+    let png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0];
+    let (s, image) = upload("dot.png", "image/png", png.clone()).await;
+    assert_eq!(s, 201, "{image}");
+    let (_, notes) = upload(
+        "notes.md",
+        "text/markdown",
+        b"# Notes\nremember the milk".to_vec(),
+    )
+    .await;
+    let (_, paper) = upload(
+        "paper.pdf",
+        "application/pdf",
+        tiny_pdf("Quarterly results rose"),
+    )
+    .await;
+    assert_eq!(paper["mime"], "application/pdf");
+    let (refused, why) = upload("archive.zip", "application/zip", b"PK".to_vec()).await;
+    assert_eq!(refused, 400);
+    assert!(why["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("cannot be attached"));
+    let (empty, _) = upload("empty.txt", "text/plain", Vec::new()).await;
+    assert_eq!(empty, 400);
+
+    let conv = app.new_conversation().await;
+    let events = app
+        .chat_events(
+            &format!("/api/chat/conversations/{conv}/messages"),
+            json!({
+                "content": "What is in these?",
+                "models": ["gpt-test"],
+                "attachments": [image["id"], notes["id"], paper["id"]],
+            }),
+        )
+        .await;
+    let user = &events[0].1["message"];
+    let names: Vec<&str> = user["attachments"]
+        .as_array()
+        .expect("attachments")
+        .iter()
+        .map(|a| a["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, vec!["dot.png", "notes.md", "paper.pdf"]);
+    let content = &mock.bodies()[0]["messages"][0]["content"];
+    let text = content[0]["text"].as_str().expect("text part");
+    assert!(text.starts_with("What is in these?"), "{text}");
+    assert!(
+        text.contains("Attached file `notes.md`:\n```\n# Notes\nremember the milk\n```"),
+        "{text}"
+    );
+    assert!(text.contains("Attached file `paper.pdf`"), "{text}");
+    assert!(text.contains("Quarterly results rose"), "{text}");
+    use base64::Engine as _;
+    assert_eq!(
+        content[1]["image_url"]["url"],
+        format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&png)
+        )
+    );
+    // An unknown attachment id is refused before anything is sent.
+    let resp = app
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/chat/conversations/{conv}/messages"),
+            Some(json!({"content": "x", "models": ["gpt-test"], "attachments": ["att_nope"]})),
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(mock.hits(), 1);
+}

@@ -728,7 +728,7 @@ pub fn messages(conn: &Connection, conversation_id: &str) -> Result<Vec<Message>
 
 /// One message and the conversation it is in.
 pub fn message(conn: &Connection, id: &str) -> Result<(String, Message)> {
-    let (conv, (_, msg)) = conn
+    let (conv, (n, mut msg)) = conn
         .query_row(
             &format!(
                 "SELECT c.id, {MESSAGE_COLUMNS} FROM chat_messages m
@@ -739,7 +739,25 @@ pub fn message(conn: &Connection, id: &str) -> Result<(String, Message)> {
         )
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("No message `{id}`.")))?;
+    msg.attachments = conn
+        .prepare_cached(
+            "SELECT a.id, a.name, a.mime, a.size, a.sha256
+             FROM chat_message_attachments ma JOIN chat_attachments a ON a.id = ma.attachment
+             WHERE ma.message = ?1 ORDER BY ma.position",
+        )?
+        .query_map([n], attachment_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
     Ok((conv, msg))
+}
+
+fn attachment_from_row(r: &Row<'_>) -> rusqlite::Result<Attachment> {
+    Ok(Attachment {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        mime: r.get(2)?,
+        size: r.get(3)?,
+        sha256: r.get(4)?,
+    })
 }
 
 /// Stores a new message under `conversation_id` (its parent must be there
@@ -898,15 +916,7 @@ pub fn attachment(conn: &Connection, id: &str) -> Result<Attachment> {
     conn.query_row(
         "SELECT id, name, mime, size, sha256 FROM chat_attachments WHERE id = ?1",
         [id],
-        |r| {
-            Ok(Attachment {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                mime: r.get(2)?,
-                size: r.get(3)?,
-                sha256: r.get(4)?,
-            })
-        },
+        attachment_from_row,
     )
     .optional()?
     .ok_or_else(|| StoreError::NotFound(format!("No attachment `{id}`.")))
