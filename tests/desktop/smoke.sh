@@ -45,12 +45,15 @@ import -window root "$artifacts/desktop.png"
 log "screenshot: tests/artifacts/desktop.png"
 
 # ---- 2. the Chat view sends a message; requests through the port
-xdotool windowactivate --sync "$window_id" 2>/dev/null || xdotool windowfocus --sync "$window_id"
-# New chat (Ctrl+Shift+O) puts the cursor in the composer; Enter sends.
-xdotool key --window "$window_id" ctrl+shift+o
+# Real input events (XTest), as a user's: a click into the window, then
+# the keyboard. New chat (Ctrl+Shift+O) puts the cursor in the composer;
+# Enter sends.
+xdotool mousemove --window "$window_id" 700 300 click 1
+sleep 0.3
+xdotool key ctrl+shift+o
 sleep 0.5
-xdotool type --window "$window_id" --delay 15 "Hello from the desktop"
-xdotool key --window "$window_id" Return
+xdotool type --delay 15 "Hello from the desktop"
+xdotool key Return
 chat_answer=""
 for _ in $(seq 1 100); do
     chat_answer="$(python3 - "$data_dir/switchyard.db" <<'PY'
@@ -64,9 +67,10 @@ PY
     [[ -n "$chat_answer" ]] && break
     sleep 0.1
 done
-[[ -n "$chat_answer" ]] || die "the Chat view sent no message (no complete answer with an ok chat receipt)"
 sleep 0.5
 import -window root "$artifacts/desktop-chat.png"
+[[ -n "$chat_answer" ]] ||
+    die "the Chat view sent no message (no complete answer with an ok chat receipt; see tests/artifacts/desktop-chat.png)"
 log "Chat view: a message typed and sent from the keyboard was answered (\"$chat_answer\"); tests/artifacts/desktop-chat.png"
 chat_receipts=1
 

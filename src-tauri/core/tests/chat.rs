@@ -1097,3 +1097,32 @@ async fn attachments_reach_the_model_as_image_parts_and_file_text() {
     assert_eq!(resp.status(), 400);
     assert_eq!(mock.hits(), 1);
 }
+
+#[tokio::test]
+async fn a_refusal_by_the_provider_reads_as_its_own_message() {
+    let mock = MockUpstream::start().await;
+    mock.set_default(Reply::Status {
+        status: 400,
+        body: openai_error(
+            "This prompt breaks the rules.",
+            "invalid_request_error",
+            Some("content_policy_violation"),
+        ),
+        headers: Vec::new(),
+    });
+    let app = spawn_app(&one_target(&mock, "")).await;
+    let conv = app.new_conversation().await;
+    let events = app
+        .chat_events(
+            &format!("/api/chat/conversations/{conv}/messages"),
+            json!({"content": "hi", "models": ["gpt-test"]}),
+        )
+        .await;
+    let msg = &done_events(&events)[0]["message"];
+    assert_eq!(msg["status"], "error");
+    assert_eq!(
+        msg["error"],
+        "The provider refused the request (400): This prompt breaks the rules."
+    );
+    assert_eq!(mock.hits(), 1, "a request's own fault is not retried");
+}

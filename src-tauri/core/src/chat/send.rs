@@ -509,7 +509,7 @@ impl Chat {
                 let code = refused.error.code().map(str::to_string);
                 (
                     MessageStatus::Error,
-                    Some(refused.error.to_string()),
+                    Some(refused.error.describe()),
                     code,
                     refused.record.map(Arc::new),
                 )

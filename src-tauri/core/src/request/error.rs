@@ -307,6 +307,19 @@ impl GatewayError {
         }
     }
 
+    /// The error in words for a person: for a refusal the upstream made,
+    /// the provider's own message.
+    pub fn describe(&self) -> String {
+        match self {
+            GatewayError::Upstream { status, body } => format!(
+                "The provider refused the request ({}): {}",
+                status.as_u16(),
+                upstream_message(body)
+            ),
+            other => other.to_string(),
+        }
+    }
+
     /// The Anthropic-format JSON body of this error
     /// (`{"type":"error","error":{"type","message"}}`).
     pub fn anthropic_body(&self) -> Bytes {

@@ -1,8 +1,9 @@
 //! A tiny, fast mock OpenAI-compatible upstream for the overhead benchmark
 //! in `tests/bench/overhead.sh`.
 //!
-//! It answers `POST /v1/chat/completions` (non-streaming) with a small,
-//! realistic `chat.completion` object naming the requested model, and
+//! It answers `POST /v1/chat/completions` with a small, realistic
+//! `chat.completion` object naming the requested model (with `stream: true`,
+//! the same answer as `chat.completion.chunk` server-sent events), and
 //! `GET /v1/models` with a one-model list. It does as little work as it can
 //! so that the time measured through Switchyard minus the time measured
 //! against this server directly is Switchyard's own overhead.
@@ -110,13 +111,14 @@ async fn chat_completions(body: Bytes) -> Response {
             "you must provide a model parameter",
         );
     };
-    if request.get("stream").and_then(Value::as_bool) == Some(true) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "this mock upstream does not stream; send stream=false",
-        );
-    }
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    if request.get("stream").and_then(Value::as_bool) == Some(true) {
+        let usage = request
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            == Some(true);
+        return stream(id, model, usage);
+    }
     let answer = json!({
         "id": format!("chatcmpl-bench{id:016x}"),
         "object": "chat.completion",
@@ -127,7 +129,7 @@ async fn chat_completions(body: Bytes) -> Response {
             "index": 0,
             "message": {
                 "role": "assistant",
-                "content": "Hello! This is a canned answer from the Switchyard benchmark upstream. How can I help you today?",
+                "content": ANSWER,
                 "refusal": null
             },
             "logprobs": null,
@@ -140,6 +142,55 @@ async fn chat_completions(body: Bytes) -> Response {
         }
     });
     json_response(StatusCode::OK, answer.to_string().into_bytes())
+}
+
+const ANSWER: &str =
+    "Hello! This is a canned answer from the Switchyard benchmark upstream. How can I help you today?";
+
+/// The answer as OpenAI streams it: a role chunk, one chunk per word, the
+/// finish, the usage chunk when asked for, `[DONE]`.
+fn stream(id: u64, model: &str, usage: bool) -> Response {
+    let chunk = |delta: Value, finish: Value| {
+        json!({
+            "id": format!("chatcmpl-bench{id:016x}"),
+            "object": "chat.completion.chunk",
+            "created": unix_now(),
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
+    };
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    for (i, word) in ANSWER.split(' ').enumerate() {
+        let text = if i == 0 {
+            word.to_string()
+        } else {
+            format!(" {word}")
+        };
+        events.push(chunk(json!({"content": text}), Value::Null));
+    }
+    events.push(chunk(json!({}), json!("stop")));
+    if usage {
+        let mut u = chunk(json!({}), Value::Null);
+        u["choices"] = json!([]);
+        u["usage"] = json!({"prompt_tokens": 19, "completion_tokens": 21, "total_tokens": 40});
+        events.push(u);
+    }
+    let mut body = String::new();
+    for e in events {
+        body.push_str("data: ");
+        body.push_str(&e.to_string());
+        body.push_str("\n\n");
+    }
+    body.push_str("data: [DONE]\n\n");
+    let mut resp = Response::new(body.into());
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    resp
 }
 
 /// `GET /v1/models`.
