@@ -1126,3 +1126,84 @@ async fn a_refusal_by_the_provider_reads_as_its_own_message() {
     );
     assert_eq!(mock.hits(), 1, "a request's own fault is not retried");
 }
+
+#[tokio::test]
+async fn the_same_model_over_two_routes_compares_side_by_side_each_paid_from_its_own_bucket() {
+    let (official, relay) = (MockUpstream::start().await, MockUpstream::start().await);
+    let app = spawn_app(&priced_config(&official, &relay, "")).await;
+    app.topup(Bucket::Credit, 10_000_000).await;
+    app.topup(Bucket::Wallet, 10_000_000).await;
+    let models = app
+        .api_json(reqwest::Method::GET, "/api/chat/models", None)
+        .await;
+    let listed: Vec<(&str, &str, bool)> = models["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .map(|m| {
+            (
+                m["model"].as_str().unwrap_or_default(),
+                m["bucket"].as_str().unwrap_or_default(),
+                m["pinned"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        listed.contains(&("fallback", "credit", false)),
+        "{listed:?}"
+    );
+    assert!(
+        listed.contains(&("fallback@official", "credit", true)),
+        "{listed:?}"
+    );
+    assert!(
+        listed.contains(&("fallback@relay", "wallet", true)),
+        "{listed:?}"
+    );
+    assert!(
+        !listed.iter().any(|(m, _, _)| m.starts_with("gpt-4o@")),
+        "single-target routes are listed once"
+    );
+
+    // The Credit target fails: pinned, it does not fail over to Wallet.
+    official.set_default(status(503));
+    let conv = app.new_conversation().await;
+    let events = app
+        .chat_events(
+            &format!("/api/chat/conversations/{conv}/messages"),
+            json!({"content": "hi", "models": ["fallback@official", "fallback@relay"]}),
+        )
+        .await;
+    let done = done_events(&events);
+    let by = |m: &str| {
+        done.iter()
+            .map(|d| &d["message"])
+            .find(|msg| msg["model"] == m)
+            .expect("an answer per choice")
+    };
+    let credit = by("fallback@official");
+    assert_eq!(credit["status"], "error");
+    let walk = credit["receipt"]["walk"].as_str().unwrap_or_default();
+    assert!(
+        !walk.contains("relay"),
+        "a pinned target never fails over: {walk}"
+    );
+    let wallet = by("fallback@relay");
+    assert_eq!(wallet["status"], "complete");
+    assert_eq!(wallet["receipt"]["bucket"], "wallet");
+    assert_eq!(wallet["receipt"]["currency"], "CNY");
+    assert_eq!(
+        wallet["receipt"]["walk"],
+        "backup relay/gpt-4o → ok (200); paid from Wallet"
+    );
+    // Upstream saw the route's own model name, not the choice.
+    assert_eq!(relay.bodies()[0]["model"], "gpt-4o");
+    let e = app
+        .api_json(
+            reqwest::Method::POST,
+            "/api/chat/estimate",
+            Some(json!({"content": "hi", "models": ["fallback@relay"]})),
+        )
+        .await;
+    assert_eq!(e["estimates"][0]["bucket"], "wallet");
+}

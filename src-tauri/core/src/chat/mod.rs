@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 pub use attachments::AttachmentError;
-pub use send::{path_to, Event, MessageView, Turn, TITLE_MODEL};
+pub use send::{choice, path_to, Event, MessageView, Turn, TITLE_MODEL};
 pub use store::{
     Attachment, Conversation, ConversationPatch, ListQuery, Message, MessageStatus, Params, Role,
     StoreError,

@@ -279,8 +279,9 @@ impl Chat {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id.clone(), stop_tx);
+            let (route, pin) = choice(&self.core.gateway(), &model);
             let mut body = body.clone();
-            body.insert("model".into(), json!(model));
+            body.insert("model".into(), json!(route));
             let caller = Caller {
                 key: Arc::clone(&key),
                 source: Source::Chat,
@@ -290,8 +291,14 @@ impl Chat {
             let this = Arc::clone(self);
             let tx = tx.clone();
             tasks.push(tokio::spawn(async move {
-                this.stream_answer(id.clone(), request_id, caller, body, stop_rx, &tx)
-                    .await;
+                let request = Request {
+                    message_id: id.clone(),
+                    request_id,
+                    caller,
+                    body,
+                    pin,
+                };
+                this.stream_answer(request, stop_rx, &tx).await;
                 this.live
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -464,13 +471,17 @@ impl Chat {
     /// Makes one answer and keeps its message up to date.
     async fn stream_answer(
         &self,
-        message_id: String,
-        request_id: String,
-        caller: Caller,
-        body: Map<String, Value>,
+        request: Request,
         mut stop: watch::Receiver<bool>,
         tx: &mpsc::UnboundedSender<Event>,
     ) {
+        let Request {
+            message_id,
+            request_id,
+            caller,
+            body,
+            pin,
+        } = request;
         let (progress_tx, mut progress) = mpsc::unbounded_channel();
         let mut call = Box::pin(self.core.call(Call {
             request_id: request_id.clone(),
@@ -481,6 +492,7 @@ impl Chat {
             stream: true,
             wants_usage: false,
             progress: Some(progress_tx),
+            pin,
         }));
         let result = loop {
             tokio::select! {
@@ -764,6 +776,7 @@ impl Chat {
                 stream: false,
                 wants_usage: false,
                 progress: None,
+                pin: None,
             })
             .await;
         match accepted {
@@ -795,6 +808,32 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
         // The sender is gone: nobody can ask any more.
         std::future::pending::<()>().await;
     }
+}
+
+/// One answer's request.
+struct Request {
+    message_id: String,
+    request_id: String,
+    caller: Caller,
+    body: Map<String, Value>,
+    pin: Option<String>,
+}
+
+/// What a model choice names: a route, or `route@channel` — one target of
+/// a route, alone (the same model over two routes, side by side). A name
+/// that is a route itself is always the route.
+pub fn choice(gateway: &crate::routing::Gateway, name: &str) -> (String, Option<String>) {
+    if gateway.resolve(name).is_none() {
+        if let Some((route, channel)) = name.rsplit_once('@') {
+            if gateway
+                .resolve(route)
+                .is_some_and(|r| r.targets.iter().any(|t| t.channel.id == channel))
+            {
+                return (route.to_string(), Some(channel.to_string()));
+            }
+        }
+    }
+    (name.to_string(), None)
 }
 
 /// The chat setting naming the model that writes titles (absent: off).

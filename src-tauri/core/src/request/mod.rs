@@ -84,6 +84,8 @@ pub struct Call {
     pub wants_usage: bool,
     /// Told each time an attempt at a target begins.
     pub progress: Option<mpsc::UnboundedSender<AttemptStarted>>,
+    /// Only the route's target on this channel (no failover).
+    pub pin: Option<String>,
 }
 
 /// A call that got an answer: a whole reply, or a stream past its first
@@ -154,7 +156,22 @@ impl Core {
         rec.step = call.caller.step.clone();
         rec.route = route.model.clone();
         rec.prompt_chars = prompt_chars(&call.body);
-        rec.provisional = route.targets.first().map(|t| ServedBy {
+        let first = match &call.pin {
+            Some(pin) => Some(
+                route
+                    .targets
+                    .iter()
+                    .find(|t| &t.channel.id == pin)
+                    .ok_or_else(|| {
+                        GatewayError::BadRequest(format!(
+                            "Route `{}` has no target on channel `{pin}`.",
+                            route.model
+                        ))
+                    })?,
+            ),
+            None => route.targets.first(),
+        };
+        rec.provisional = first.map(|t| ServedBy {
             channel: t.channel.id.clone(),
             brand: t.channel.brand.clone(),
             upstream_model: t.model.clone(),
@@ -178,6 +195,7 @@ impl Core {
             key,
             ledger: &self.ledger,
             progress: call.progress.as_ref(),
+            pin: call.pin.as_deref(),
         };
         match routing::execute(&gateway, &dispatch, &mut guard).await {
             Ok(answer) => {

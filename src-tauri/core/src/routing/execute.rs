@@ -53,6 +53,16 @@ pub struct Dispatch<'a> {
     pub ledger: &'a Ledger,
     /// Told each time an attempt begins.
     pub progress: Option<&'a tokio::sync::mpsc::UnboundedSender<AttemptStarted>>,
+    /// Only the route's target on this channel: no failover, and its own
+    /// bucket pays (a comparison of routes, a pinned evaluation).
+    pub pin: Option<&'a str>,
+}
+
+impl Dispatch<'_> {
+    /// Left out by the pin: not part of this request at all.
+    fn pinned_out(&self, target: &Target) -> bool {
+        self.pin.is_some_and(|p| p != target.channel.id)
+    }
 }
 
 /// An attempt at a target is about to be made.
@@ -78,7 +88,11 @@ fn ineligible(call: &Dispatch<'_>, index: usize, target: &Target) -> Option<&'st
     if !call.key.allows_bucket(bucket) {
         return Some("bucket_not_allowed_for_key");
     }
-    if index > 0 && !call.route.cross_bucket && Some(bucket) != call.route.bucket() {
+    if index > 0
+        && call.pin.is_none()
+        && !call.route.cross_bucket
+        && Some(bucket) != call.route.bucket()
+    {
         return Some("other_bucket");
     }
     None
@@ -108,6 +122,7 @@ pub async fn execute(
 
     if targets
         .iter()
+        .filter(|t| !call.pinned_out(t))
         .all(|t| !call.key.allows_bucket(t.channel.bucket))
     {
         return Err(GatewayError::BucketNotAllowed {
@@ -121,6 +136,9 @@ pub async fn execute(
     let mut refusal: Option<Refusal> = None;
     let mut hints: Vec<String> = Vec::new();
     'targets: for (index, target) in targets.iter().enumerate() {
+        if call.pinned_out(target) {
+            continue;
+        }
         let rec_at = begun.elapsed();
         if let Some(reason) = ineligible(call, index, target) {
             guard
@@ -133,7 +151,7 @@ pub async fn execute(
             .iter()
             .enumerate()
             .skip(index + 1)
-            .any(|(i, t)| ineligible(call, i, t).is_none());
+            .any(|(i, t)| !call.pinned_out(t) && ineligible(call, i, t).is_none());
 
         let secret = match target.channel.secret() {
             ResolvedSecret::Present(s) => Some(s),
@@ -223,7 +241,8 @@ pub async fn execute(
                         upstream_model: target.model.clone(),
                         bucket: target.channel.bucket,
                         target_index: index,
-                        cross_bucket: Some(target.channel.bucket) != route.bucket(),
+                        cross_bucket: call.pin.is_none()
+                            && Some(target.channel.bucket) != route.bucket(),
                         price: target.price.clone(),
                     });
                     match &answer {

@@ -630,6 +630,7 @@ async fn run_messages(
             // Anthropic reports usage in `message_delta`: the encoder needs it.
             wants_usage: true,
             progress: None,
+            pin: None,
         })
         .await?;
     // An Anthropic channel answered the client's own request: its answer is

@@ -23,7 +23,7 @@ use super::admin::authorize;
 use super::api::{body, internal, query};
 use super::{AppState, GatewayError};
 use crate::chat::store::{self, ListQuery};
-use crate::chat::{io, new_id, now_ms, path_to, Chat, MessageView, TITLE_MODEL};
+use crate::chat::{choice, io, new_id, now_ms, path_to, Chat, MessageView, TITLE_MODEL};
 use crate::chat::{ChatError, ConversationPatch, Event, Params};
 use crate::ledger::money::format_micro;
 use crate::ledger::receipts;
@@ -719,10 +719,15 @@ async fn estimate(
     let gateway = state.gateway();
     let mut estimates = Vec::new();
     for model in &b.models {
+        let (name, pin) = choice(&gateway, model);
         let route = gateway
-            .resolve(model)
+            .resolve(&name)
             .ok_or_else(|| GatewayError::UnknownModel(model.clone()))?;
-        let Some(primary) = route.targets.first() else {
+        let primary = match &pin {
+            Some(ch) => route.targets.iter().find(|t| &t.channel.id == ch),
+            None => route.targets.first(),
+        };
+        let Some(primary) = primary else {
             continue;
         };
         let bucket = primary.channel.bucket;
@@ -759,6 +764,9 @@ async fn estimate(
     path = "/api/chat/models",
     tag = "Chat",
     summary = "Every model the app may call, with its primary target's bucket and price per 1M tokens",
+    description = "A route with backups is listed once more per target as `route@channel` \
+                   (`pinned: true`): that target alone, without failover, paid from its own \
+                   bucket — to compare the same model over two routes.",
     responses((status = 200, description = "`{models: [...]}`", body = serde_json::Value))
 )]
 async fn models(
@@ -767,6 +775,22 @@ async fn models(
 ) -> Result<Json<Value>, GatewayError> {
     authorize(&state, &headers)?;
     let gateway = state.gateway();
+    let entry = |name: String, t: &crate::routing::Target, targets: usize, pinned: bool| {
+        let bucket = t.channel.bucket;
+        json!({
+            "model": name,
+            "bucket": bucket.as_str(),
+            "currency": state.core.ledger.currency(bucket),
+            "channel": t.channel.id,
+            "brand": t.channel.brand,
+            "priced": t.price.is_some(),
+            "input_per_m": t.price.as_ref().map(|p| format_micro(p.unit.input)),
+            "output_per_m": t.price.as_ref().map(|p| format_micro(p.unit.output)),
+            "reasoning": t.reasoning_model,
+            "route_targets": targets,
+            "pinned": pinned,
+        })
+    };
     let mut out = Vec::new();
     for name in gateway.model_names().await {
         let Some(route) = gateway.resolve(&name) else {
@@ -775,19 +799,14 @@ async fn models(
         let Some(primary) = route.targets.first() else {
             continue;
         };
-        let bucket = primary.channel.bucket;
-        out.push(json!({
-            "model": name,
-            "bucket": bucket.as_str(),
-            "currency": state.core.ledger.currency(bucket),
-            "channel": primary.channel.id,
-            "brand": primary.channel.brand,
-            "priced": primary.price.is_some(),
-            "input_per_m": primary.price.as_ref().map(|p| format_micro(p.unit.input)),
-            "output_per_m": primary.price.as_ref().map(|p| format_micro(p.unit.output)),
-            "reasoning": primary.reasoning_model,
-            "route_targets": route.targets.len(),
-        }));
+        out.push(entry(name.clone(), primary, route.targets.len(), false));
+        // Each target of a route with backups, alone: the same model over
+        // two routes (e.g. Credit and Wallet) side by side.
+        if route.targets.len() > 1 {
+            for t in &route.targets {
+                out.push(entry(format!("{name}@{}", t.channel.id), t, 1, true));
+            }
+        }
     }
     Ok(Json(json!({"models": out})))
 }

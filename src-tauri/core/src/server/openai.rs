@@ -119,6 +119,7 @@ async fn chat(
             stream,
             wants_usage,
             progress: None,
+            pin: None,
         })
         .await
 }
@@ -214,6 +215,7 @@ pub async fn embeddings(
                 stream: false,
                 wants_usage: false,
                 progress: None,
+                pin: None,
             })
             .await?;
         let Answer::Whole(reply) = answer else {
