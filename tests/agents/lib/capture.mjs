@@ -671,7 +671,7 @@ function sampleForSchema(schema) {
   }
   if (type === "array") return [];
   if (type === "boolean") return false;
-  if (type === "integer" || type === "number") return 0;
+  if (type === "integer" || type === "number") return schema.minimum ?? 1;
   return "capture";
 }
 

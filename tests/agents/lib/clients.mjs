@@ -129,6 +129,8 @@ export function runProcess(cmd, args, { cwd, env, timeoutMs }) {
  * `ANTHROPIC_API_KEY` (sent as x-api-key) or `ANTHROPIC_AUTH_TOKEN` (sent as
  * Authorization: Bearer); `claude -p` prints the answer and exits.
  *
+ * A missing `model` leaves the client on its own default.
+ *
  * opts: baseUrl, apiKey, model, cwd, prompt, [authToken: true to use
  * ANTHROPIC_AUTH_TOKEN], [smallModel], [tools: list for --allowedTools],
  * [home], [timeoutMs], [extraArgs], [extraEnv]
@@ -154,7 +156,8 @@ export async function runClaude(opts) {
     else env.ANTHROPIC_API_KEY = opts.apiKey;
     if (opts.smallModel) env.ANTHROPIC_DEFAULT_HAIKU_MODEL = opts.smallModel;
 
-    const args = ["-p", opts.prompt, "--model", opts.model, "--output-format", "text"];
+    const args = ["-p", opts.prompt, "--output-format", "text"];
+    if (opts.model) args.push("--model", opts.model);
     if (opts.tools?.length) args.push("--allowedTools", opts.tools.join(","));
     args.push(...(opts.extraArgs ?? []));
     return await runProcess(clientBin("claude"), args, {
@@ -174,7 +177,7 @@ export async function runClaude(opts) {
 export function codexConfig({ baseUrl, model, envKey = "SWITCHYARD_API_KEY", providerId = "switchyard" }) {
   const v1 = baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "") + "/v1";
   return [
-    `model = ${JSON.stringify(model)}`,
+    ...(model ? [`model = ${JSON.stringify(model)}`] : []),
     `model_provider = ${JSON.stringify(providerId)}`,
     // No update check against the release feed at start.
     `check_for_update_on_startup = false`,
@@ -280,7 +283,8 @@ export async function runGemini(opts) {
       GEMINI_CLI_TRUST_WORKSPACE: "true",
       ...(opts.extraEnv ?? {}),
     };
-    const args = ["-p", opts.prompt, "-m", opts.model, "--output-format", "text"];
+    const args = ["-p", opts.prompt, "--output-format", "text"];
+    if (opts.model) args.push("-m", opts.model);
     if (opts.yolo) args.push("--approval-mode", "yolo");
     args.push(...(opts.extraArgs ?? []));
     return await runProcess(clientBin("gemini"), args, {
