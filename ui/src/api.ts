@@ -61,7 +61,8 @@ export type ReceiptStatus =
   | 'error'
   | 'client_cancelled'
   | 'upstream_cut'
-  | 'interrupted';
+  | 'interrupted'
+  | 'refused';
 export const RECEIPT_STATUSES: readonly ReceiptStatus[] = [
   'ok',
   'error',
@@ -69,6 +70,7 @@ export const RECEIPT_STATUSES: readonly ReceiptStatus[] = [
   'client_cancelled',
   'upstream_cut',
   'interrupted',
+  'refused',
 ];
 
 export type AttemptOutcome =

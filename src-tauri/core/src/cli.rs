@@ -119,6 +119,10 @@ pub enum Command {
         /// One receipt, in full
         #[arg(long)]
         id: Option<String>,
+        /// Only receipts with this status: ok, error, pending,
+        /// client_cancelled, upstream_cut, interrupted or refused
+        #[arg(long, value_parser = receipt_status)]
+        status: Option<String>,
     },
     /// The effective price of every route target
     Prices,
@@ -234,7 +238,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             by,
             csv,
         ),
-        Command::Receipts { limit, json, id } => receipts_cmd(&paths, limit, json, id.as_deref()),
+        Command::Receipts {
+            limit,
+            json,
+            id,
+            status,
+        } => receipts_cmd(&paths, limit, json, id.as_deref(), status),
         Command::Prices => prices(&paths),
     }
 }
@@ -483,7 +492,31 @@ fn store_balances(conn: &rusqlite::Connection) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-fn receipts_cmd(paths: &Paths, limit: usize, json: bool, id: Option<&str>) -> anyhow::Result<()> {
+const RECEIPT_STATUSES: [&str; 7] = [
+    "ok",
+    "error",
+    "pending",
+    "client_cancelled",
+    "upstream_cut",
+    "interrupted",
+    "refused",
+];
+
+fn receipt_status(s: &str) -> Result<String, String> {
+    if RECEIPT_STATUSES.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("must be one of {}", RECEIPT_STATUSES.join(", ")))
+    }
+}
+
+fn receipts_cmd(
+    paths: &Paths,
+    limit: usize,
+    json: bool,
+    id: Option<&str>,
+    status: Option<String>,
+) -> anyhow::Result<()> {
     let conn = db::open(&paths.db())?;
     if let Some(id) = id {
         let Some(r) = receipts::by_id(&conn, id)? else {
@@ -496,13 +529,20 @@ fn receipts_cmd(paths: &Paths, limit: usize, json: bool, id: Option<&str>) -> an
         print_receipt(&r);
         return Ok(());
     }
-    let list = receipts::recent(&conn, limit)?;
+    let filter = receipts::ReceiptFilter {
+        status: status.clone(),
+        ..Default::default()
+    };
+    let list = receipts::page(&conn, &filter, limit)?;
     if json {
         out!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
     if list.is_empty() {
-        out!("No receipts yet.");
+        match status {
+            Some(s) => out!("No {} receipts.", s.replace('_', " ")),
+            None => out!("No receipts yet."),
+        }
         return Ok(());
     }
     let rows: Vec<[String; 6]> = list
@@ -518,12 +558,16 @@ fn receipts_cmd(paths: &Paths, limit: usize, json: bool, id: Option<&str>) -> an
                     r.usage.output + r.usage.reasoning
                 ) + if r.usage_estimated { "~" } else { "" },
                 cost_text(r),
-                r.walk.clone(),
+                if r.status == "refused" {
+                    r.error.clone().unwrap_or_default()
+                } else {
+                    r.walk.clone()
+                },
             ]
         })
         .collect();
     print_table(
-        &["TIME", "MODEL", "STATUS", "TOKENS IN/OUT", "COST", "ROUTE"],
+        &["TIME", "MODEL", "STATUS", "TOKENS IN/OUT", "COST", "ROUTE OR REASON"],
         &rows,
     );
     Ok(())

@@ -14,5 +14,6 @@ mod management;
 mod messages;
 mod mock;
 mod mock_anthropic;
+mod refusals;
 mod security;
 mod streaming;

@@ -653,11 +653,21 @@ async fn simple_request_from_an_unknown_origin_is_refused_before_spending() {
     assert_eq!(body["error"]["code"], "origin_not_allowed");
     assert_eq!(mock.hits(), 0);
     app.flush().await;
-    let receipts: i64 = app
-        .db()
-        .query_row("SELECT count(*) FROM receipts", [], |r| r.get(0))
+    let db = app.db();
+    let (status, cost, error): (String, i64, String) = db
+        .query_row("SELECT status, cost, error FROM receipts", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .expect("one receipt: the refusal");
+    assert_eq!((status.as_str(), cost), ("refused", 0));
+    assert!(
+        error.starts_with("POST /v1/chat/completions → 403:"),
+        "{error}"
+    );
+    let charges: i64 = db
+        .query_row("SELECT count(*) FROM ledger_entries", [], |r| r.get(0))
         .expect("count");
-    assert_eq!(receipts, 0, "nothing was started, nothing charged");
+    assert_eq!(charges, 0, "nothing was started, nothing charged");
 }
 
 #[tokio::test]

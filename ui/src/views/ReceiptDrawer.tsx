@@ -11,6 +11,7 @@ const STATUS_TONE: Record<ReceiptStatus, string> = {
   client_cancelled: 'warn',
   upstream_cut: 'fail',
   interrupted: 'warn',
+  refused: 'fail',
 };
 
 export function StatusBadge({ status }: { status: ReceiptStatus }) {

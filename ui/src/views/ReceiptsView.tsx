@@ -412,7 +412,7 @@ const ReceiptRow = memo(function ReceiptRow({
         {formatTimeShort(r.started_at)}
       </span>
       <span role="cell" className="ellipsis" title={r.upstream_model && r.upstream_model !== r.requested_model ? `${r.requested_model} → ${r.upstream_model}` : r.requested_model}>
-        {r.requested_model}
+        {r.requested_model || <span className="muted">—</span>}
         {r.upstream_model && r.upstream_model !== r.requested_model ? <span className="muted"> → {r.upstream_model}</span> : null}
       </span>
       <span role="cell" className="cell-stack" title={r.channel ?? undefined}>

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// Schema migrations, applied in order; index + 1 is the version it leads to.
 /// Never edit one that has shipped: add a new one.
@@ -129,6 +129,59 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX receipts_run ON receipts (run_id) WHERE run_id IS NOT NULL;",
     // 5: conversations, their messages as a tree, attachments, search.
     crate::chat::store::SCHEMA,
+    // 6: a request refused before routing (bad JSON, unknown model or
+    // endpoint, a wrong key) leaves a `refused` receipt. SQLite cannot
+    // change a CHECK constraint in place: the table is rebuilt with the same
+    // columns, in the same order, and its indexes made again.
+    "CREATE TABLE receipts_new (
+        id                    TEXT PRIMARY KEY,
+        started_at            INTEGER NOT NULL,
+        ended_at              INTEGER,
+        key_id                INTEGER,
+        key_name              TEXT,
+        project               TEXT,
+        source                TEXT NOT NULL DEFAULT 'api',
+        run_id                TEXT,
+        requested_model       TEXT NOT NULL,
+        route                 TEXT NOT NULL,
+        channel               TEXT,
+        brand                 TEXT,
+        upstream_model        TEXT,
+        bucket                TEXT,
+        cross_bucket_fallback INTEGER NOT NULL DEFAULT 0,
+        attempts              TEXT NOT NULL DEFAULT '[]',
+        walk                  TEXT NOT NULL DEFAULT '',
+        retry_count           INTEGER NOT NULL DEFAULT 0,
+        fallback_count        INTEGER NOT NULL DEFAULT 0,
+        stream                INTEGER NOT NULL DEFAULT 0,
+        input_tokens          INTEGER NOT NULL DEFAULT 0,
+        cached_input_tokens   INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens    INTEGER NOT NULL DEFAULT 0,
+        output_tokens         INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens      INTEGER NOT NULL DEFAULT 0,
+        usage_estimated       INTEGER NOT NULL DEFAULT 0,
+        price_input           INTEGER,
+        price_cached_input    INTEGER,
+        price_cache_write     INTEGER,
+        price_output          INTEGER,
+        price_reasoning       INTEGER,
+        price_source          TEXT,
+        currency              TEXT,
+        cost                  INTEGER NOT NULL DEFAULT 0,
+        ttft_ms               INTEGER,
+        latency_ms            INTEGER,
+        status                TEXT NOT NULL CHECK (status IN
+                                ('pending','ok','error','client_cancelled','upstream_cut','interrupted','refused')),
+        error                 TEXT,
+        step                  TEXT
+    );
+    INSERT INTO receipts_new SELECT * FROM receipts;
+    DROP TABLE receipts;
+    ALTER TABLE receipts_new RENAME TO receipts;
+    CREATE INDEX receipts_started ON receipts (started_at);
+    CREATE INDEX receipts_status ON receipts (status) WHERE status = 'pending';
+    CREATE INDEX receipts_key_started ON receipts (key_id, started_at);
+    CREATE INDEX receipts_run ON receipts (run_id) WHERE run_id IS NOT NULL;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -177,12 +230,33 @@ fn migrate(conn: &mut Connection, path: &str) -> Result<(), DbError> {
             known: MIGRATIONS.len(),
         });
     }
+    if version == MIGRATIONS.len() {
+        return Ok(());
+    }
+    // A migration may rebuild a table others refer to (SQLite's way of
+    // changing a constraint): references are checked once it is done, not
+    // while the old table is dropped. The pragma only takes effect outside
+    // a transaction.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(DbError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!(
+                    "migration {} left a broken reference in {table}",
+                    i + 1
+                )),
+            )));
+        }
         tx.pragma_update(None, "user_version", i + 1)?;
         tx.commit()?;
     }
+    conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
 }
 
@@ -201,6 +275,76 @@ mod tests {
         assert_eq!(v, MIGRATIONS.len());
         drop(conn);
         open(&path).expect("reopen is a no-op migration");
+    }
+
+    #[test]
+    fn rebuilding_receipts_keeps_rows_charges_and_references() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v5.db");
+        {
+            let mut conn = Connection::open(&path).expect("open");
+            conn.pragma_update(None, "foreign_keys", "ON").expect("fk");
+            let tx = conn.transaction().expect("tx");
+            for sql in &MIGRATIONS[..5] {
+                tx.execute_batch(sql).expect("old schema");
+            }
+            tx.pragma_update(None, "user_version", 5).expect("version");
+            tx.execute(
+                "INSERT INTO receipts (id, started_at, requested_model, route, status, step, cost)
+                 VALUES ('req_a', 1, 'm', 'm', 'ok', 'title', 42)",
+                [],
+            )
+            .expect("receipt");
+            tx.execute(
+                "INSERT INTO ledger_entries (at, bucket, kind, amount, balance_after, currency, receipt_id)
+                 VALUES (1, 'credit', 'charge', -42, -42, 'USD', 'req_a')",
+                [],
+            )
+            .expect("charge");
+            tx.commit().expect("commit");
+        }
+        let conn = open(&path).expect("migrates");
+        let (step, cost): (String, i64) = conn
+            .query_row(
+                "SELECT step, cost FROM receipts WHERE id = 'req_a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("kept");
+        assert_eq!((step.as_str(), cost), ("title", 42));
+        conn.execute(
+            "INSERT INTO receipts (id, started_at, requested_model, route, status)
+             VALUES ('req_b', 2, '', '', 'refused')",
+            [],
+        )
+        .expect("a refused receipt is allowed now");
+        let err = conn
+            .execute(
+                "INSERT INTO receipts (id, started_at, requested_model, route, status)
+                 VALUES ('req_c', 2, '', '', 'bogus')",
+                [],
+            )
+            .expect_err("the constraint still holds");
+        assert!(err.to_string().contains("CHECK"), "{err}");
+        let fk: bool = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .expect("pragma");
+        assert!(fk, "foreign keys are on again");
+        conn.execute(
+            "INSERT INTO ledger_entries (at, bucket, kind, amount, balance_after, currency, receipt_id)
+             VALUES (1, 'credit', 'charge', -1, -43, 'USD', 'req_missing')",
+            [],
+        )
+        .expect_err("ledger entries still refer to receipts");
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'receipts'
+                 AND name LIKE 'receipts_%'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("indexes");
+        assert_eq!(indexes, 4);
     }
 
     #[test]

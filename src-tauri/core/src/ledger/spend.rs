@@ -152,7 +152,8 @@ pub fn spend(
                 SUM(channel IS NOT NULL AND price_input IS NULL),
                 SUM(input_tokens + cached_input_tokens + cache_write_tokens),
                 SUM(output_tokens + reasoning_tokens), SUM(cost)
-         FROM receipts WHERE started_at >= ?1 AND started_at < ?2 AND status != 'pending'
+         FROM receipts WHERE started_at >= ?1 AND started_at < ?2
+           AND status NOT IN ('pending', 'refused')
          GROUP BY 1, 2, 3"
     );
     if first_hour < end_hour {

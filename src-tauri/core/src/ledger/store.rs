@@ -538,7 +538,11 @@ fn refresh_balances(conn: &Connection, shared: &Shared) {
 /// Writes a final receipt, its charge and its rollup; returns the charge.
 fn finalize(tx: &Transaction<'_>, r: &Receipt) -> rusqlite::Result<Option<(Bucket, i64)>> {
     receipts::upsert(tx, r)?;
-    rollup(tx, r)?;
+    // A refused request was never routed: it is on the receipts, not in
+    // the spend reports.
+    if r.status != "refused" {
+        rollup(tx, r)?;
+    }
     let bucket = r.bucket.as_deref().and_then(|b| b.parse::<Bucket>().ok());
     match (bucket, r.cost) {
         (Some(bucket), cost) if cost != 0 => {

@@ -69,6 +69,9 @@ pub enum RequestStatus {
     Error,
     ClientCancelled,
     UpstreamCut,
+    /// Turned away before any route was tried: bad JSON, an unknown model or
+    /// endpoint, a wrong key, a key without that model in scope.
+    Refused,
 }
 
 impl RequestStatus {
@@ -78,6 +81,7 @@ impl RequestStatus {
             RequestStatus::Error => "error",
             RequestStatus::ClientCancelled => "client_cancelled",
             RequestStatus::UpstreamCut => "upstream_cut",
+            RequestStatus::Refused => "refused",
         }
     }
 }

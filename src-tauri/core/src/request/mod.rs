@@ -114,6 +114,19 @@ impl From<GatewayError> for Refused {
     }
 }
 
+/// The record of `call` as its caller made it, before any routing.
+fn record_of(call: &Call, model: String) -> RequestRecord {
+    let key = &call.caller.key;
+    let mut rec = RequestRecord::new(call.request_id.clone(), model, call.stream);
+    rec.key_id = Some(key.id);
+    rec.key = Some(key.name.clone());
+    rec.project = key.project.clone();
+    rec.source = call.caller.source;
+    rec.run_id = call.caller.run_id.clone();
+    rec.step = call.caller.step.clone();
+    rec
+}
+
 pub fn new_request_id() -> String {
     format!("req_{}", uuid::Uuid::now_v7().simple())
 }
@@ -123,6 +136,20 @@ impl Core {
     /// started with, even if the config is edited meanwhile.
     pub fn gateway(&self) -> Arc<Gateway> {
         self.gateway.load_full()
+    }
+
+    /// Turns `call` away before any route is tried; its `refused` receipt
+    /// says why.
+    fn refuse(&self, call: &Call, model: String, error: GatewayError) -> Refused {
+        let mut rec = record_of(call, model);
+        rec.status = RequestStatus::Refused;
+        rec.error = Some(error.to_string());
+        let rec = Arc::new(rec);
+        self.recorder.record(&rec);
+        Refused {
+            error,
+            record: Some(RequestRecord::clone(&rec)),
+        }
     }
 
     /// Routes and runs `call`.
@@ -135,40 +162,35 @@ impl Core {
             .to_string();
         let key = &call.caller.key;
         if !key.allows_model(&model) {
-            return Err(GatewayError::ModelNotAllowed {
+            let error = GatewayError::ModelNotAllowed {
                 key: key.name.clone(),
-                model,
+                model: model.clone(),
                 allowed: key.models_display(),
-            }
-            .into());
+            };
+            return Err(self.refuse(&call, model, error));
         }
         let gateway = self.gateway();
-        let route = gateway
-            .resolve(&model)
-            .ok_or_else(|| GatewayError::UnknownModel(model.clone()))?;
+        let Some(route) = gateway.resolve(&model) else {
+            let error = GatewayError::UnknownModel(model.clone());
+            return Err(self.refuse(&call, model, error));
+        };
+        if let Some(pin) = call
+            .pin
+            .as_ref()
+            .filter(|pin| !route.targets.iter().any(|t| &t.channel.id == *pin))
+        {
+            let error = GatewayError::BadRequest(format!(
+                "Route `{}` has no target on channel `{pin}`.",
+                route.model
+            ));
+            return Err(self.refuse(&call, model, error));
+        }
 
-        let mut rec = RequestRecord::new(call.request_id, model, call.stream);
-        rec.key_id = Some(key.id);
-        rec.key = Some(key.name.clone());
-        rec.project = key.project.clone();
-        rec.source = call.caller.source;
-        rec.run_id = call.caller.run_id.clone();
-        rec.step = call.caller.step.clone();
+        let mut rec = record_of(&call, model);
         rec.route = route.model.clone();
         rec.prompt_chars = prompt_chars(&call.body);
         let first = match &call.pin {
-            Some(pin) => Some(
-                route
-                    .targets
-                    .iter()
-                    .find(|t| &t.channel.id == pin)
-                    .ok_or_else(|| {
-                        GatewayError::BadRequest(format!(
-                            "Route `{}` has no target on channel `{pin}`.",
-                            route.model
-                        ))
-                    })?,
-            ),
+            Some(pin) => route.targets.iter().find(|t| &t.channel.id == pin),
             None => route.targets.first(),
         };
         rec.provisional = first.map(|t| ServedBy {

@@ -572,11 +572,12 @@ impl Encoder for AnthropicEncoder {
 }
 
 fn anthropic_refusal(refused: Refused, request_id: &str) -> Response {
-    let rec = refused
-        .record
-        .unwrap_or_else(|| RequestRecord::new(request_id.to_string(), String::new(), false));
-    let mut resp = refused.error.into_anthropic_response();
+    let (error, rec, recorded) = ingress::refused_parts(refused, request_id);
+    let mut resp = error.into_anthropic_response();
     annotate(&mut resp, &rec);
+    if recorded {
+        resp.extensions_mut().insert(super::refusals::Recorded);
+    }
     resp
 }
 

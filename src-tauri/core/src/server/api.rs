@@ -271,13 +271,14 @@ struct ReceiptQuery {
     status: Option<String>,
 }
 
-const STATUSES: [&str; 6] = [
+const STATUSES: [&str; 7] = [
     "pending",
     "ok",
     "error",
     "client_cancelled",
     "upstream_cut",
     "interrupted",
+    "refused",
 ];
 
 /// A time bound: Unix milliseconds, or for `since` also a duration back
@@ -323,7 +324,7 @@ fn cursor(r: &receipts::Receipt) -> String {
         ("key" = Option<String>, Query),
         ("project" = Option<String>, Query),
         ("bucket" = Option<String>, Query, description = "credit or wallet"),
-        ("status" = Option<String>, Query, description = "pending, ok, error, client_cancelled, upstream_cut or interrupted"),
+        ("status" = Option<String>, Query, description = "pending, ok, error, client_cancelled, upstream_cut, interrupted or refused"),
     ),
     responses(
         (status = 200, description = "Receipts and the `next` cursor", body = serde_json::Value),

@@ -192,6 +192,9 @@ pub async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) ->
         Ok(b) => b,
         Err(e) => return with_cors(e.into_response(), origin.as_deref()),
     };
+    if let Some(seen) = parts.extensions.get::<super::refusals::SeenBody>() {
+        seen.set(&body);
+    }
     let mut resp = next.run(Request::from_parts(parts, Body::from(body))).await;
 
     if resp.extensions().get::<AuthFailure>().is_some() {

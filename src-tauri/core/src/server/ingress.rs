@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use std::convert::Infallible;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::refusals::Recorded;
 use super::GatewayError;
 use crate::record::{AttemptOutcome, RecordGuard, RequestRecord, RequestStatus};
 use crate::request::{Accepted, Refused};
@@ -109,12 +110,30 @@ pub(super) fn stream_response(
 /// A refusal as a response in OpenAI's format, with the headers of the
 /// request's record when it got that far.
 pub(super) fn refusal_response(refused: Refused, request_id: &str) -> Response {
-    let rec = refused
-        .record
-        .unwrap_or_else(|| RequestRecord::new(request_id.to_string(), String::new(), false));
-    let mut resp = refused.error.into_response();
+    let (error, rec, recorded) = refused_parts(refused, request_id);
+    let mut resp = error.into_response();
     annotate(&mut resp, &rec);
+    if recorded {
+        resp.extensions_mut().insert(Recorded);
+    }
     resp
+}
+
+/// A refusal's error and record (a stand-in with just the request id when
+/// it was refused before it had one), and whether that record is on its
+/// way to the ledger already.
+pub(super) fn refused_parts(
+    refused: Refused,
+    request_id: &str,
+) -> (GatewayError, RequestRecord, bool) {
+    match refused.record {
+        Some(rec) => (refused.error, rec, true),
+        None => (
+            refused.error,
+            RequestRecord::new(request_id.to_string(), String::new(), false),
+            false,
+        ),
+    }
 }
 
 /// An accepted OpenAI-format answer as the client's response: the JSON as

@@ -17,6 +17,7 @@ mod ingress;
 mod manage;
 mod openai;
 pub mod openapi;
+mod refusals;
 mod ui;
 
 use std::net::SocketAddr;
@@ -88,6 +89,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let gateway = state.gateway();
     let max_body = gateway.config.server.max_body_bytes;
     let guard = Arc::new(guard::Guard::new(&gateway.config.server, state.listen));
+    let refusals = Arc::new(refusals::Refusals::new(Arc::clone(&state)));
     let v1 = Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
@@ -110,6 +112,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(guard, guard::check))
+        .layer(middleware::from_fn_with_state(refusals, refusals::record))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -39,10 +39,7 @@ fn content_type(path: &str) -> &'static str {
 /// Is `path` one the UI answers (not the APIs)?
 pub(super) fn is_ui_path(method: &Method, path: &str) -> bool {
     (method == Method::GET || method == Method::HEAD)
-        && !(path == "/v1"
-            || path.starts_with("/v1/")
-            || path == "/api"
-            || path.starts_with("/api/"))
+        && !(super::refusals::is_model_api(path) || path == "/api" || path.starts_with("/api/"))
 }
 
 pub(super) fn serve(uri: &Uri) -> Response {
