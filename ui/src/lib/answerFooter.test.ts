@@ -59,6 +59,28 @@ describe('footerFacts', () => {
     expect(f.estimated).toBe(true);
   });
 
+  it('does not call a failed answer unpriced: it was not charged because nothing was served', () => {
+    const failed = receipt({
+      status: 'error',
+      priced: false,
+      channel: null,
+      brand: null,
+      bucket: null,
+      currency: null,
+      cost_micros: 0,
+      input_tokens: 0,
+      cached_input_tokens: 0,
+      output_tokens: 0,
+      reasoning_tokens: 0,
+    });
+    const f = footerFacts(failed, 'gpt-5.5');
+    expect(f.unpriced).toBe(false);
+    expect(f.cost).toBeNull();
+    expect(f.bucketLabel).toBe('Not charged');
+    // Cut short after some output, an unpriced target still says so.
+    expect(footerFacts(receipt({ status: 'upstream_cut', priced: false, output_tokens: 12 }), null).unpriced).toBe(true);
+  });
+
   it('falls back to the model asked for and hides a route of the same name', () => {
     const f = footerFacts(receipt({ answered_model: null, channel: null, brand: null, bucket: null, currency: null, ttft_ms: null, latency_ms: 12, tokens_per_s: null }), 'gpt-5.5');
     expect(f.model).toBe('gpt-5.5');

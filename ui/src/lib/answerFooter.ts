@@ -49,7 +49,10 @@ export function footerFacts(r: ReceiptFacts, asked: string | null, locale?: stri
   const model = r.answered_model ?? asked ?? r.route;
   const route = r.route && r.route !== model ? r.route : null;
   const channel = r.channel ? `${r.channel}${r.brand && r.brand !== r.channel ? ` (${r.brand})` : ''}` : null;
-  const unpriced = !r.priced;
+  // Like the Receipts table: a request that failed before any usage has no
+  // price to miss (nothing was charged because nothing was served).
+  const used = r.input_tokens + r.cached_input_tokens + r.cache_write_tokens + r.output_tokens + r.reasoning_tokens;
+  const unpriced = !r.priced && (r.status === 'ok' || used > 0);
   return {
     model,
     route,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage, Conversation } from '../api';
-import { applyEvent, mergeSummary, reconcile, streamingMessages, upsertMessage, withSettings } from './chatState';
+import { applyEvent, mergeSummary, reconcile, reconcileStale, streamingMessages, upsertMessage, withSettings } from './chatState';
 
 function msg(id: string, over: Partial<ChatMessage> = {}): ChatMessage {
   return {
@@ -91,6 +91,20 @@ describe('reconcile and withSettings', () => {
     expect(next.current_leaf).toBe('c');
     const same = reconcile(local, conv([msg('a', { content: 'same' }), msg('b', { content: 'part', status: 'streaming' })]));
     expect(same.messages).toBe(local.messages);
+  });
+
+  it('takes messages from a stale re-read but keeps the leaf and settings chosen since it was sent', () => {
+    const a = msg('a', { content: 'same' });
+    const local = { ...conv([a, msg('b'), msg('c', { status: 'streaming' })], 'c'), model: 'mini', compare_models: ['x', 'y'] };
+    const server = { ...conv([msg('a', { content: 'same' }), msg('b'), msg('c', { content: 'done' })], 'b'), model: 'fast' };
+    const next = reconcileStale(local, server);
+    expect(next.current_leaf).toBe('c');
+    expect(next.model).toBe('mini');
+    expect(next.compare_models).toEqual(['x', 'y']);
+    expect(next.messages[0]).toBe(a);
+    expect(next.messages[2]!.content).toBe('done');
+    // Another conversation is taken whole.
+    expect(reconcileStale(local, { ...server, id: 'conv_2' }).current_leaf).toBe('b');
   });
 
   it('takes settings from a PATCH answer but keeps the local messages', () => {

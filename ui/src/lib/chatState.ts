@@ -91,6 +91,22 @@ export function reconcile(local: Conversation | null, server: Conversation): Con
   return { ...server, messages: changed ? messages : local.messages };
 }
 
+/** A re-read sent before a local choice (a branch shown, an answer continued
+ * with, settings saved) and answered after it: its messages are taken, but
+ * not the leaf and settings it predates — they would undo the choice. */
+export function reconcileStale(local: Conversation | null, server: Conversation): Conversation {
+  const next = reconcile(local, server);
+  if (!local || local.id !== server.id) return next;
+  return {
+    ...next,
+    current_leaf: local.current_leaf,
+    system: local.system,
+    params: local.params,
+    model: local.model,
+    compare_models: local.compare_models,
+  };
+}
+
 /** A PATCH answer: its settings and leaf, but the messages as they are here
  * (a stream may have moved them on since the server answered). */
 export function withSettings(local: Conversation | null, server: Conversation): Conversation {

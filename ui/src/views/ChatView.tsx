@@ -7,6 +7,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { chatApi, errorMessage, type ChatModel, type ChatParams } from '../api';
 import type { ViewProps } from '../views';
 import { ErrorBox } from '../components/ui';
+import { compareModelsFor } from '../lib/compareChoice';
 import { conversationIdFromPath } from '../lib/conversations';
 import { ConversationList } from './chat/ConversationList';
 import { ConversationHeader } from './chat/ConversationHeader';
@@ -122,10 +123,17 @@ export function ChatView({ status, refreshStatus, navigate }: ViewProps) {
       return !c;
     });
   }, []);
-  // Turning compare on starts from the single model when nothing was remembered.
+  // Turning compare on starts from the single model when nothing was
+  // remembered (decided once a model is known); unchecking every model
+  // afterwards leaves none checked.
+  const wasCompare = useRef(false);
   useEffect(() => {
-    if (compare && compareModels.length === 0 && model) setCompareModels([model]);
-  }, [compare, compareModels.length, model]);
+    if (compare && !model) return;
+    const turnedOn = compare && !wasCompare.current;
+    wasCompare.current = compare;
+    const next = compareModelsFor(compareModels, model, turnedOn);
+    if (next !== compareModels) setCompareModels([...next]);
+  }, [compare, compareModels, model]);
 
   const chosenModels = compare ? compareModels : model ? [model] : [];
   const chosenRef = useRef(chosenModels);

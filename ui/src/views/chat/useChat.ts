@@ -16,7 +16,7 @@ import {
   type Conversation,
   type ConversationPatch,
 } from '../../api';
-import { applyEvent, reconcile, streamingMessages, withSettings, type AnswerProblem } from '../../lib/chatState';
+import { applyEvent, reconcile, reconcileStale, streamingMessages, withSettings, type AnswerProblem } from '../../lib/chatState';
 import { applyDeltas, DeltaBuffer } from '../../lib/deltas';
 import { buildTree, latestLeaf, leafForBranch } from '../../lib/chatTree';
 
@@ -60,6 +60,10 @@ export function useChat(convId: string | null, hooks: { onCreated: (id: string) 
   const hooksRef = useRef(hooks);
   hooksRef.current = hooks;
   const streams = useRef(new Map<AbortController, Stream>());
+  /** Local choices (leaf, settings) made, and those not yet saved: a re-read
+   * sent before one is saved must not undo it. */
+  const choices = useRef(0);
+  const saving = useRef(0);
 
   const buffer = useMemo(
     () =>
@@ -80,12 +84,15 @@ export function useChat(convId: string | null, hooks: { onCreated: (id: string) 
   const streamingHere = (id: string) => [...streams.current.values()].some((s) => s.convId === id);
 
   const refresh = useCallback((id: string) => {
+    const sentAt = choices.current;
+    const unsaved = saving.current > 0;
     chatApi
       .conversation(id)
       .then((server) => {
         // A stream that started meanwhile owns the state until it ends.
         if (openId.current !== id || streamingHere(id)) return;
-        setConv((c) => (c && c.id === id ? reconcile(c, server) : c));
+        const stale = unsaved || choices.current !== sentAt;
+        setConv((c) => (c && c.id === id ? (stale ? reconcileStale(c, server) : reconcile(c, server)) : c));
       })
       .catch(() => undefined);
   }, []);
@@ -293,12 +300,16 @@ export function useChat(convId: string | null, hooks: { onCreated: (id: string) 
     async (p: ConversationPatch): Promise<void> => {
       const c = convRef.current;
       if (!c) return;
+      choices.current++;
+      saving.current++;
       try {
         const server = await chatApi.update(c.id, p);
         setConv((cur) => withSettings(cur, server));
         if (p.title !== undefined || p.pinned !== undefined || p.folder !== undefined) hooksRef.current.onListChanged();
       } catch (e) {
         reportError(e);
+      } finally {
+        saving.current--;
       }
     },
     [reportError],
