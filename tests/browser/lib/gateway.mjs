@@ -82,7 +82,7 @@ export function freePort() {
  * Starts `switchyard serve`. `config` is the TOML text of the config file;
  * `seedLedger`, a data dir whose ledger (switchyard.db and its WAL) is
  * copied in first, so the original is never written to.
- * Returns { url, port, bin, adminLink, adminToken, configPath, dataDir, api(), cli(), stop() }.
+ * Returns { url, port, bin, adminLink, adminToken, configPath, dataDir, api(), receipt(), stop(), restart() }.
  */
 export async function startGateway({ config = '', seedLedger = null, startTimeoutMs = 20_000 } = {}) {
   const bin = ensureBinary();
@@ -97,18 +97,27 @@ export async function startGateway({ config = '', seedLedger = null, startTimeou
     }
   }
 
+  try {
+    return await launchOnFreePort({ bin, dir, configPath, dataDir, startTimeoutMs });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+const IN_USE = /address already in use|Address in use|os error 98/i;
+
+async function launchOnFreePort(opts, port = null) {
   let lastError = null;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
     try {
-      return await launch({ bin, dir, configPath, dataDir, port, startTimeoutMs });
+      return await launch({ ...opts, port: attempt === 0 && port ? port : await freePort() });
     } catch (e) {
       lastError = e;
       // Another process took the port between probe and bind: try another one.
-      if (!/address already in use|Address in use|os error 98/i.test(String(e.message))) break;
+      if (!IN_USE.test(String(e.message))) break;
     }
   }
-  rmSync(dir, { recursive: true, force: true });
   throw lastError;
 }
 
@@ -185,7 +194,8 @@ async function launch({ bin, dir, configPath, dataDir, port, startTimeoutMs }) {
     }
   }
 
-  async function stop() {
+  /** SIGTERM (a normal stop: the ledger commits everything), SIGKILL after 5 s. */
+  async function halt() {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
@@ -193,7 +203,29 @@ async function launch({ bin, dir, configPath, dataDir, port, startTimeoutMs }) {
       clearTimeout(t);
     }
     children.delete(child);
-    rmSync(dir, { recursive: true, force: true });
+  }
+
+  let handedOver = false;
+  async function stop() {
+    await halt();
+    if (!handedOver) rmSync(dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Stops this serve and starts another on the same config and data dir (the
+   * app closed and opened again), on the same port when it is still free.
+   * Returns the new gateway; from then on, this one's stop() leaves the
+   * directory to it.
+   */
+  async function restart() {
+    await halt();
+    handedOver = true;
+    try {
+      return await launchOnFreePort({ bin, dir, configPath, dataDir, startTimeoutMs }, port);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
   }
 
   return {
@@ -207,6 +239,7 @@ async function launch({ bin, dir, configPath, dataDir, port, startTimeoutMs }) {
     api,
     receipt,
     stop,
+    restart,
     log: () => redact(log),
     configText: () => readFileSync(configPath, 'utf8'),
   };

@@ -11,6 +11,13 @@
 // It records every request (method, path, headers, body) and misbehaves on
 // demand per upstream model (`fail(model, {status, message})`), answering
 // OpenAI's error JSON, so one upstream can serve several tests at once.
+// `pace(model, ms)` streams that model's answer one word every `ms` ms (a
+// slow model, to be stopped mid-answer); a request whose client hangs up
+// before the end is marked `aborted`.
+//
+// `content(model, body, n)` makes the answer text: `n` counts the chat
+// requests for that model so far (1 for the first), so a regenerated answer
+// can differ from the first.
 
 import http from 'node:http';
 
@@ -23,6 +30,7 @@ export const COMPLETION_TOKENS = 1000;
 export async function startMockOpenAI({ name, models = [], content = (model) => `Hello from ${name} (${model}).` } = {}) {
   const requests = [];
   const faults = new Map();
+  const paces = new Map();
 
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -35,8 +43,9 @@ export async function startMockOpenAI({ name, models = [], content = (model) => 
       } catch {
         body = null;
       }
-      requests.push({ method: req.method, path: req.url, headers: { ...req.headers }, body });
-      handle(req, res, body);
+      const record = { method: req.method, path: req.url, headers: { ...req.headers }, body, aborted: false };
+      requests.push(record);
+      handle(req, res, body, record);
     });
   });
 
@@ -50,7 +59,7 @@ export async function startMockOpenAI({ name, models = [], content = (model) => 
     sendJson(res, status, { error: { message, type, param: null, code } });
   }
 
-  function handle(req, res, body) {
+  function handle(req, res, body, record) {
     const path = (req.url ?? '').split('?')[0];
     if (req.method === 'GET' && path === '/v1/models') {
       const fault = faults.get(MODELS);
@@ -70,7 +79,8 @@ export async function startMockOpenAI({ name, models = [], content = (model) => 
         const type = fault.type ?? (status >= 500 ? 'server_error' : 'invalid_request_error');
         return sendError(res, status, fault.message ?? 'The server is overloaded. Please try again later.', type, fault.code ?? null);
       }
-      const text = content(body.model);
+      const n = requests.filter((r) => r.path?.startsWith('/v1/chat/completions') && r.body?.model === body.model).length;
+      const text = content(body.model, body, n);
       const id = `chatcmpl-${name}-${requests.length}`;
       const created = Math.floor(Date.now() / 1000);
       const usage = {
@@ -93,8 +103,26 @@ export async function startMockOpenAI({ name, models = [], content = (model) => 
         for (const word of text.match(/\S+\s*/g) ?? [text]) events.push(chunk({ content: word }, null));
         events.push(chunk({}, 'stop'));
         if (includeUsage) events.push({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage });
-        for (const e of events) res.write(`data: ${JSON.stringify(e)}\n\n`);
-        res.end('data: [DONE]\n\n');
+        const pace = paces.get(body.model);
+        if (!pace) {
+          for (const e of events) res.write(`data: ${JSON.stringify(e)}\n\n`);
+          res.end('data: [DONE]\n\n');
+          return;
+        }
+        // One event every `pace` ms, until the end or the client hangs up.
+        let i = 0;
+        const timer = setInterval(() => {
+          if (i < events.length) {
+            res.write(`data: ${JSON.stringify(events[i++])}\n\n`);
+          } else {
+            clearInterval(timer);
+            res.end('data: [DONE]\n\n');
+          }
+        }, pace);
+        res.once('close', () => {
+          clearInterval(timer);
+          if (!res.writableFinished) record.aborted = true;
+        });
         return;
       }
       return sendJson(res, 200, {
@@ -130,6 +158,11 @@ export async function startMockOpenAI({ name, models = [], content = (model) => 
     },
     heal(model) {
       faults.delete(model);
+    },
+    /** Stream `model`'s answers one word every `ms` ms (`0`: all at once again). */
+    pace(model, ms) {
+      if (ms > 0) paces.set(model, ms);
+      else paces.delete(model);
     },
     close() {
       return new Promise((resolve) => {
