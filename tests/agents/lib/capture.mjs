@@ -367,6 +367,12 @@ function anthropicPlan(body, opts) {
     const pick = pickReadTool(tools, opts.toolFile);
     if (pick) return { kind: "tool", ...pick };
   }
+  // Claude Code asks for a JSON session title (output_config.format
+  // json_schema); answer with JSON the schema accepts.
+  const format = body?.output_config?.format;
+  if (format?.type === "json_schema" && format.schema) {
+    return { kind: "text", text: JSON.stringify(sampleForSchema(format.schema)), json: true };
+  }
   return { kind: "text", text: opts.answer };
 }
 
@@ -478,6 +484,12 @@ function responsesPlan(body, opts) {
   if (opts.toolFile && tools.length > 0 && conversationText(input).includes(opts.toolMarker)) {
     const pick = pickReadTool(tools, opts.toolFile);
     if (pick) return { kind: "tool", ...pick };
+  }
+  // Codex asks for a JSON title (text.format json_schema) in its UI; answer
+  // with JSON the schema accepts.
+  const format = body?.text?.format;
+  if (format?.type === "json_schema" && format.schema) {
+    return { kind: "text", text: JSON.stringify(sampleForSchema(format.schema)), json: true };
   }
   return { kind: "text", text: opts.answer };
 }

@@ -136,35 +136,42 @@ export function runProcess(cmd, args, { cwd, env, timeoutMs }) {
  * [home], [timeoutMs], [extraArgs], [extraEnv]
  */
 export async function runClaude(opts) {
-  const own = opts.home ? null : await makeHome("switchyard-claude-");
-  const home = opts.home ?? own.home;
-  try {
-    await prepareHome(home);
-    const env = {
-      ...baseEnv(home),
-      ANTHROPIC_BASE_URL: opts.baseUrl,
-      // Telemetry (Statsig), error reporting (Sentry), the auto-updater and
-      // the feedback command, each off; the last one is the umbrella switch.
-      DISABLE_TELEMETRY: "1",
-      DISABLE_ERROR_REPORTING: "1",
-      DISABLE_AUTOUPDATER: "1",
-      DISABLE_BUG_COMMAND: "1",
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-      ...(opts.extraEnv ?? {}),
-    };
-    if (opts.authToken) env.ANTHROPIC_AUTH_TOKEN = opts.apiKey;
-    else env.ANTHROPIC_API_KEY = opts.apiKey;
-    if (opts.smallModel) env.ANTHROPIC_DEFAULT_HAIKU_MODEL = opts.smallModel;
-
+  return withHome(opts, "switchyard-claude-", async (home) => {
+    const { env } = await setupClaude(opts, home);
     const args = ["-p", opts.prompt, "--output-format", "text"];
     if (opts.model) args.push("--model", opts.model);
     if (opts.tools?.length) args.push("--allowedTools", opts.tools.join(","));
     args.push(...(opts.extraArgs ?? []));
-    return await runProcess(clientBin("claude"), args, {
-      cwd: opts.cwd,
-      env,
-      timeoutMs: opts.timeoutMs ?? 120_000,
-    });
+    return runProcess(clientBin("claude"), args, { cwd: opts.cwd, env, timeoutMs: opts.timeoutMs ?? 120_000 });
+  });
+}
+
+/** The environment Claude Code runs with; Claude Code needs no config file. */
+export async function setupClaude(opts, home) {
+  await prepareHome(home);
+  const env = {
+    ...baseEnv(home),
+    ANTHROPIC_BASE_URL: opts.baseUrl,
+    // Telemetry (Statsig), error reporting (Sentry), the auto-updater and
+    // the feedback command, each off; the last one is the umbrella switch.
+    DISABLE_TELEMETRY: "1",
+    DISABLE_ERROR_REPORTING: "1",
+    DISABLE_AUTOUPDATER: "1",
+    DISABLE_BUG_COMMAND: "1",
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+    ...(opts.extraEnv ?? {}),
+  };
+  if (opts.authToken) env.ANTHROPIC_AUTH_TOKEN = opts.apiKey;
+  else env.ANTHROPIC_API_KEY = opts.apiKey;
+  if (opts.smallModel) env.ANTHROPIC_DEFAULT_HAIKU_MODEL = opts.smallModel;
+  return { env };
+}
+
+/** Runs `fn(home)` in opts.home, or in a fresh temp HOME removed afterwards. */
+async function withHome(opts, prefix, fn) {
+  const own = opts.home ? null : await makeHome(prefix);
+  try {
+    return await fn(opts.home ?? own.home);
   } finally {
     if (own && !opts.keepHome) await own.cleanup();
   }
@@ -209,22 +216,8 @@ export function codexConfig({ baseUrl, model, envKey = "SWITCHYARD_API_KEY", pro
  * [extraConfig: TOML appended to config.toml]
  */
 export async function runCodex(opts) {
-  const own = opts.home ? null : await makeHome("switchyard-codex-");
-  const home = opts.home ?? own.home;
-  try {
-    await prepareHome(home);
-    const codexHome = path.join(home, ".codex");
-    await mkdir(codexHome, { recursive: true });
-    await writeFile(
-      path.join(codexHome, "config.toml"),
-      codexConfig({ baseUrl: opts.baseUrl, model: opts.model }) + (opts.extraConfig ?? ""),
-    );
-    const env = {
-      ...baseEnv(home),
-      CODEX_HOME: codexHome,
-      SWITCHYARD_API_KEY: opts.apiKey,
-      ...(opts.extraEnv ?? {}),
-    };
+  return withHome(opts, "switchyard-codex-", async (home) => {
+    const { env } = await setupCodex(opts, home);
     const args = [
       "exec",
       "--skip-git-repo-check",
@@ -237,14 +230,26 @@ export async function runCodex(opts) {
       ...(opts.extraArgs ?? []),
       opts.prompt,
     ];
-    return await runProcess(clientBin("codex"), args, {
-      cwd: opts.cwd,
-      env,
-      timeoutMs: opts.timeoutMs ?? 120_000,
-    });
-  } finally {
-    if (own && !opts.keepHome) await own.cleanup();
-  }
+    return runProcess(clientBin("codex"), args, { cwd: opts.cwd, env, timeoutMs: opts.timeoutMs ?? 120_000 });
+  });
+}
+
+/** Writes $CODEX_HOME/config.toml and returns the environment Codex runs with. */
+export async function setupCodex(opts, home) {
+  await prepareHome(home);
+  const codexHome = path.join(home, ".codex");
+  await mkdir(codexHome, { recursive: true });
+  await writeFile(
+    path.join(codexHome, "config.toml"),
+    codexConfig({ baseUrl: opts.baseUrl, model: opts.model }) + (opts.extraConfig ?? ""),
+  );
+  const env = {
+    ...baseEnv(home),
+    CODEX_HOME: codexHome,
+    SWITCHYARD_API_KEY: opts.apiKey,
+    ...(opts.extraEnv ?? {}),
+  };
+  return { env, codexHome };
 }
 
 // ---------------------------------------------------------------------------
@@ -268,33 +273,31 @@ export function geminiSettings() {
  * [home], [timeoutMs], [extraArgs], [extraEnv]
  */
 export async function runGemini(opts) {
-  const own = opts.home ? null : await makeHome("switchyard-gemini-");
-  const home = opts.home ?? own.home;
-  try {
-    await prepareHome(home);
-    const dir = path.join(home, ".gemini");
-    await mkdir(dir, { recursive: true });
-    await writeFile(path.join(dir, "settings.json"), JSON.stringify(geminiSettings(), null, 2) + "\n");
-    const env = {
-      ...baseEnv(home),
-      GOOGLE_GEMINI_BASE_URL: opts.baseUrl,
-      GEMINI_API_KEY: opts.apiKey,
-      // Headless runs in a fresh dir would otherwise be an untrusted folder.
-      GEMINI_CLI_TRUST_WORKSPACE: "true",
-      ...(opts.extraEnv ?? {}),
-    };
+  return withHome(opts, "switchyard-gemini-", async (home) => {
+    const { env } = await setupGemini(opts, home);
     const args = ["-p", opts.prompt, "--output-format", "text"];
     if (opts.model) args.push("-m", opts.model);
     if (opts.yolo) args.push("--approval-mode", "yolo");
     args.push(...(opts.extraArgs ?? []));
-    return await runProcess(clientBin("gemini"), args, {
-      cwd: opts.cwd,
-      env,
-      timeoutMs: opts.timeoutMs ?? 120_000,
-    });
-  } finally {
-    if (own && !opts.keepHome) await own.cleanup();
-  }
+    return runProcess(clientBin("gemini"), args, { cwd: opts.cwd, env, timeoutMs: opts.timeoutMs ?? 120_000 });
+  });
+}
+
+/** Writes ~/.gemini/settings.json and returns the environment Gemini CLI runs with. */
+export async function setupGemini(opts, home) {
+  await prepareHome(home);
+  const dir = path.join(home, ".gemini");
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, "settings.json"), JSON.stringify(geminiSettings(), null, 2) + "\n");
+  const env = {
+    ...baseEnv(home),
+    GOOGLE_GEMINI_BASE_URL: opts.baseUrl,
+    GEMINI_API_KEY: opts.apiKey,
+    // Headless runs in a fresh dir would otherwise be an untrusted folder.
+    GEMINI_CLI_TRUST_WORKSPACE: "true",
+    ...(opts.extraEnv ?? {}),
+  };
+  return { env };
 }
 
 export const RUNNERS = { claude: runClaude, codex: runCodex, gemini: runGemini };
