@@ -122,7 +122,8 @@ async function captureClient(name, scenario) {
   } finally {
     await tmux(socket, "kill-server").catch(() => {});
     // Codex's UI starts an app-server daemon that detaches from the
-    // terminal; it runs from this run's own HOME, which names it.
+    // terminal, and Gemini CLI's UI outlives the tmux server; both run from
+    // this run's own HOME or working dir, which names them.
     await killProcessesUnder(tmp.home);
     await srv.close();
   }
