@@ -76,22 +76,120 @@ fn image_part(block: &Value) -> Result<Value, GatewayError> {
     Ok(json!({"type": "image_url", "image_url": {"url": url}}))
 }
 
-/// A `tool_result` block's content as text.
-fn tool_result_text(content: Option<&Value>) -> String {
+/// The text of a list of blocks (or a plain string): what a model that
+/// cannot see the blocks themselves should read.
+fn blocks_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(blocks)) => blocks
             .iter()
-            .filter_map(|b| b.get("text").and_then(|t| t.as_str()))
+            .filter_map(block_text)
             .collect::<Vec<_>>()
-            .join("\n"),
-        Some(other) if !other.is_null() => other.to_string(),
+            .join("\n\n"),
         _ => String::new(),
     }
 }
 
+/// A block's readable text: text, a search result's or a document's
+/// content; `None` for blocks with nothing to read (images, markers).
+fn block_text(block: &Value) -> Option<String> {
+    match block.get("type").and_then(Value::as_str) {
+        Some("text") => block
+            .get("text")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        Some("search_result") => {
+            let title = block.get("title").and_then(Value::as_str).unwrap_or("");
+            let source = block.get("source").and_then(Value::as_str).unwrap_or("");
+            let body = blocks_text(block.get("content"));
+            Some(format!("[{title}]({source})\n{body}"))
+        }
+        Some("document") => {
+            let source = block.get("source")?;
+            let body = match source.get("type").and_then(Value::as_str) {
+                Some("text") => source.get("data").and_then(Value::as_str)?.to_string(),
+                Some("content") => blocks_text(source.get("content")),
+                Some("url") => format!("(document at {})", source.get("url")?.as_str()?),
+                _ => return None,
+            };
+            let title = block.get("title").and_then(Value::as_str);
+            Some(match title {
+                Some(t) => format!("{t}\n\n{body}"),
+                None => body,
+            })
+        }
+        Some("tool_reference") => block
+            .get("tool_name")
+            .and_then(Value::as_str)
+            .map(|n| format!("(tool `{n}` is available)")),
+        _ => None,
+    }
+}
+
+/// A user block as OpenAI content parts (several for a document or a tool
+/// result's images; none for blocks only Anthropic can act on).
+fn user_parts(block: &Value, out: &mut Vec<Value>) -> Result<(), GatewayError> {
+    match block.get("type").and_then(Value::as_str) {
+        Some("image") => out.push(image_part(block)?),
+        Some("document")
+            if block.pointer("/source/type").and_then(Value::as_str) == Some("base64") =>
+        {
+            let media = block
+                .pointer("/source/media_type")
+                .and_then(Value::as_str)
+                .unwrap_or("application/pdf");
+            let data = block
+                .pointer("/source/data")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("document source: missing `data`"))?;
+            let name = block
+                .get("title")
+                .and_then(Value::as_str)
+                .unwrap_or("document.pdf");
+            out.push(json!({"type": "file", "file": {
+                "filename": name,
+                "file_data": format!("data:{media};base64,{data}"),
+            }}));
+        }
+        _ => {
+            if let Some(text) = block_text(block) {
+                out.push(json!({"type": "text", "text": text}));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `tool_result` block's content as the tool message's text; its images
+/// (a tool message carries text only) go to `images`.
+fn tool_result(block: &Value, images: &mut Vec<Value>) -> Result<String, GatewayError> {
+    let mut text = match block.get("content") {
+        Some(Value::Array(blocks)) => {
+            let mut texts = Vec::new();
+            for b in blocks {
+                match b.get("type").and_then(Value::as_str) {
+                    Some("image") => images.push(image_part(b)?),
+                    _ => texts.extend(block_text(b)),
+                }
+            }
+            texts.join("\n")
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(other) if !other.is_null() => other.to_string(),
+        _ => String::new(),
+    };
+    if block.get("is_error").and_then(|e| e.as_bool()) == Some(true) {
+        text = format!("Error: {text}");
+    }
+    Ok(text)
+}
+
 /// Translates an Anthropic Messages request into the canonical OpenAI chat
-/// request.
+/// request. Whatever only Anthropic can act on — server tools and their
+/// results, earlier thinking, context management, cache control — is left
+/// out rather than refused, so a client written for Anthropic (Claude Code)
+/// works over any upstream; a native Anthropic channel gets the client's
+/// own request instead of this one.
 pub(super) fn to_openai(req: &Map<String, Value>) -> Result<Map<String, Value>, GatewayError> {
     let model = match req.get("model") {
         Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
@@ -107,95 +205,100 @@ pub(super) fn to_openai(req: &Map<String, Value>) -> Result<Map<String, Value>, 
         _ => return Err(bad("messages: Field required (an array of messages)")),
     };
 
-    let mut out_msgs: Vec<Value> = Vec::new();
-    if let Some(system) = req.get("system") {
-        let text = system_text(system)?;
+    // The system prompt: the `system` field, then every `system` message in
+    // the order it came (Claude Code puts some among the turns).
+    let mut system = Vec::new();
+    if let Some(s) = req.get("system") {
+        let text = system_text(s)?;
         if !text.is_empty() {
-            out_msgs.push(json!({"role": "system", "content": text}));
+            system.push(text);
         }
     }
+    let mut out_msgs: Vec<Value> = Vec::new();
     for (i, msg) in messages.iter().enumerate() {
         let role = msg.get("role").and_then(|r| r.as_str()).unwrap_or_default();
-        if role != "user" && role != "assistant" {
+        if !matches!(role, "user" | "assistant" | "system") {
             return Err(bad(format!(
-                "messages.{i}.role: must be \"user\" or \"assistant\""
+                "messages.{i}.role: must be \"user\", \"assistant\" or \"system\""
             )));
         }
         let content = msg
             .get("content")
             .ok_or_else(|| bad(format!("messages.{i}.content: Field required")))?;
+        if !(content.is_string() || content.is_array()) {
+            return Err(bad(format!(
+                "messages.{i}.content: must be a string or an array of content blocks"
+            )));
+        }
+        if role == "system" {
+            let text = blocks_text(Some(content));
+            if !text.is_empty() {
+                system.push(text);
+            }
+            continue;
+        }
         let blocks = match content {
             Value::String(s) => {
                 out_msgs.push(json!({"role": role, "content": s}));
                 continue;
             }
             Value::Array(b) => b,
-            _ => {
-                return Err(bad(format!(
-                    "messages.{i}.content: must be a string or an array of content blocks"
-                )))
-            }
+            _ => unreachable!("checked above"),
         };
-        let mut parts: Vec<Value> = Vec::new();
-        let mut text = String::new();
-        let mut tool_calls: Vec<Value> = Vec::new();
-        for block in blocks {
-            match block.get("type").and_then(|t| t.as_str()) {
-                Some("text") => {
-                    let t = block
-                        .get("text")
-                        .and_then(|t| t.as_str())
-                        .unwrap_or_default();
-                    if role == "assistant" {
-                        text.push_str(t);
-                    } else {
-                        parts.push(json!({"type": "text", "text": t}));
+        if role == "assistant" {
+            let mut text = String::new();
+            let mut tool_calls: Vec<Value> = Vec::new();
+            for block in blocks {
+                match block.get("type").and_then(|t| t.as_str()) {
+                    Some("tool_use") => {
+                        let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
+                        tool_calls.push(json!({
+                            "id": block.get("id").cloned().unwrap_or(Value::Null),
+                            "type": "function",
+                            "function": {
+                                "name": block.get("name").cloned().unwrap_or(Value::Null),
+                                "arguments": input.to_string(),
+                            }
+                        }));
                     }
-                }
-                Some("image") if role == "user" => parts.push(image_part(block)?),
-                Some("tool_use") if role == "assistant" => {
-                    let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
-                    tool_calls.push(json!({
-                        "id": block.get("id").cloned().unwrap_or(Value::Null),
-                        "type": "function",
-                        "function": {
-                            "name": block.get("name").cloned().unwrap_or(Value::Null),
-                            "arguments": input.to_string(),
-                        }
-                    }));
-                }
-                Some("tool_result") if role == "user" => {
-                    let mut content = tool_result_text(block.get("content"));
-                    if block.get("is_error").and_then(|e| e.as_bool()) == Some(true) {
-                        content = format!("Error: {content}");
+                    // Earlier thinking, server tools and their results are
+                    // the Anthropic model's own business.
+                    Some("text") => {
+                        text.push_str(block.get("text").and_then(|t| t.as_str()).unwrap_or(""));
                     }
-                    // Tool results answer the assistant's calls: they come
-                    // before whatever else this user turn says.
-                    out_msgs.push(json!({
-                        "role": "tool",
-                        "tool_call_id": block.get("tool_use_id").cloned().unwrap_or(Value::Null),
-                        "content": content,
-                    }));
-                }
-                // Earlier thinking is the upstream's own business.
-                Some("thinking") | Some("redacted_thinking") if role == "assistant" => {}
-                other => {
-                    return Err(bad(format!(
-                    "messages.{i}: content block type {} is not supported in a {role} message here",
-                    other.unwrap_or("(none)")
-                )))
+                    _ => {}
                 }
             }
-        }
-        if role == "assistant" {
             let mut m = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { Value::String(text) }});
             if !tool_calls.is_empty() {
                 m["tool_calls"] = Value::Array(tool_calls);
             }
             out_msgs.push(m);
-        } else if !parts.is_empty() {
+            continue;
+        }
+        let mut parts: Vec<Value> = Vec::new();
+        let mut images: Vec<Value> = Vec::new();
+        for block in blocks {
+            if block.get("type").and_then(Value::as_str) == Some("tool_result") {
+                let content = tool_result(block, &mut images)?;
+                // Tool results answer the assistant's calls: they come
+                // before whatever else this user turn says.
+                out_msgs.push(json!({
+                    "role": "tool",
+                    "tool_call_id": block.get("tool_use_id").cloned().unwrap_or(Value::Null),
+                    "content": content,
+                }));
+            } else {
+                user_parts(block, &mut parts)?;
+            }
+        }
+        parts.extend(images);
+        if !parts.is_empty() {
             out_msgs.push(json!({"role": "user", "content": parts}));
         }
+    }
+    if !system.is_empty() {
+        out_msgs.insert(0, json!({"role": "system", "content": system.join("\n\n")}));
     }
 
     let mut out = Map::new();
@@ -227,13 +330,13 @@ pub(super) fn to_openai(req: &Map<String, Value>) -> Result<Map<String, Value>, 
             let Some(name) = t.get("name").and_then(|n| n.as_str()) else {
                 return Err(bad(format!("tools.{i}.name: Field required")));
             };
+            // Server tools (web search, code execution, tool search, …) run
+            // at Anthropic: another upstream cannot, so they are left out.
             if t.get("type")
                 .and_then(|ty| ty.as_str())
                 .is_some_and(|ty| ty != "custom")
             {
-                return Err(bad(format!(
-                    "tools.{i}: server tools are not supported through this gateway; define `{name}` as a client tool with an input_schema"
-                )));
+                continue;
             }
             let mut function = json!({
                 "name": name,
@@ -248,17 +351,19 @@ pub(super) fn to_openai(req: &Map<String, Value>) -> Result<Map<String, Value>, 
             out.insert("tools".into(), Value::Array(out_tools));
         }
     }
-    if let Some(choice) = req.get("tool_choice") {
+    if let Some(choice) = req.get("tool_choice").filter(|_| out.contains_key("tools")) {
         let mapped = match choice.get("type").and_then(|t| t.as_str()) {
-            Some("auto") => json!("auto"),
-            Some("any") => json!("required"),
-            Some("none") => json!("none"),
-            Some("tool") => {
-                json!({"type": "function", "function": {"name": choice.get("name").cloned().unwrap_or(Value::Null)}})
-            }
-            _ => return Err(bad("tool_choice.type: must be auto, any, tool or none")),
+            Some("auto") => Some(json!("auto")),
+            Some("any") => Some(json!("required")),
+            Some("none") => Some(json!("none")),
+            Some("tool") => Some(
+                json!({"type": "function", "function": {"name": choice.get("name").cloned().unwrap_or(Value::Null)}}),
+            ),
+            _ => None,
         };
-        out.insert("tool_choice".into(), mapped);
+        if let Some(mapped) = mapped {
+            out.insert("tool_choice".into(), mapped);
+        }
         if choice
             .get("disable_parallel_tool_use")
             .and_then(|d| d.as_bool())
@@ -267,6 +372,8 @@ pub(super) fn to_openai(req: &Map<String, Value>) -> Result<Map<String, Value>, 
             out.insert("parallel_tool_calls".into(), Value::Bool(false));
         }
     }
+    // Budgeted thinking asks for reasoning; adaptive thinking leaves the
+    // amount to the model, which is what any other model does by default.
     let thinking = req.get("thinking");
     if thinking
         .and_then(|t| t.get("type"))
@@ -283,6 +390,20 @@ pub(super) fn to_openai(req: &Map<String, Value>) -> Result<Map<String, Value>, 
             _ => "high",
         };
         out.insert("reasoning_effort".into(), json!(effort));
+    }
+    // Structured output: a JSON schema the answer must follow.
+    let format = req
+        .get("output_config")
+        .and_then(|c| c.get("format"))
+        .or_else(|| req.get("output_format"));
+    if let Some(schema) = format
+        .filter(|f| f.get("type").and_then(Value::as_str) == Some("json_schema"))
+        .and_then(|f| f.get("schema"))
+    {
+        out.insert(
+            "response_format".into(),
+            json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}),
+        );
     }
     Ok(out)
 }
@@ -812,6 +933,123 @@ mod tests {
         );
     }
 
+    /// What Claude Code sends (tests/agents/fixtures/claude): system
+    /// messages among the turns, adaptive thinking, context management,
+    /// effort, deferred and server tools, every kind of block.
+    #[test]
+    fn what_claude_code_sends_translates_without_a_refusal() {
+        let req = obj(json!({
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 32000,
+            "stream": true,
+            "system": [
+                {"type": "text", "text": "x-anthropic-billing-header: cc_version=2"},
+                {"type": "text", "text": "You are an agent.", "cache_control": {"type": "ephemeral"}}
+            ],
+            "thinking": {"type": "adaptive", "display": "omitted"},
+            "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+            "output_config": {"effort": "high"},
+            "metadata": {"user_id": "{\"device_id\":\"d\"}"},
+            "tools": [
+                {"name": "Read", "description": "Reads a file", "input_schema": {"type": "object"}},
+                {"name": "Later", "defer_loading": true, "input_schema": {"type": "object"}},
+                {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+                {"type": "tool_search_tool_regex_20251119", "name": "tool_search"}
+            ],
+            "tool_choice": {"type": "auto"},
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "text", "text": "<system-reminder>env</system-reminder>", "cache_control": {"type": "ephemeral"}},
+                    {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "notes"}, "title": "n.txt"},
+                    {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}},
+                    {"type": "search_result", "source": "https://a.example", "title": "A", "content": [{"type": "text", "text": "found"}]},
+                    {"type": "container_upload", "file_id": "f1"}
+                ]},
+                {"role": "system", "content": [{"type": "text", "text": "# Environment\nlinux"}]},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                    {"type": "redacted_thinking", "data": "xx"},
+                    {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}},
+                    {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                    {"type": "text", "text": "Reading."},
+                    {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"path": "a"}}
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+                        {"type": "text", "text": "file body"},
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"}},
+                        {"type": "tool_reference", "tool_name": "Later"}
+                    ]}
+                ]},
+                {"role": "system", "content": "Be brief."}
+            ]
+        }));
+        let out = to_openai(&req).expect("nothing Claude Code sends is refused");
+        let msgs = out["messages"].as_array().expect("messages");
+        assert_eq!(
+            msgs[0],
+            json!({"role": "system", "content": "x-anthropic-billing-header: cc_version=2\n\nYou are an agent.\n\n# Environment\nlinux\n\nBe brief."}),
+            "system text in order, one system message first"
+        );
+        assert!(msgs[1..].iter().all(|m| m["role"] != "system"));
+        let user = msgs[1]["content"].as_array().expect("parts");
+        assert_eq!(user[0]["text"], "<system-reminder>env</system-reminder>");
+        assert_eq!(user[1]["text"], "n.txt\n\nnotes");
+        assert_eq!(
+            user[2]["file"]["file_data"],
+            "data:application/pdf;base64,JVBERi0="
+        );
+        assert_eq!(user[3]["text"], "[A](https://a.example)\nfound");
+        assert_eq!(user.len(), 4, "the container upload is left out");
+        assert_eq!(msgs[2]["content"], "Reading.");
+        assert_eq!(msgs[2]["tool_calls"].as_array().map(Vec::len), Some(1));
+        assert_eq!(msgs[3]["role"], "tool");
+        assert_eq!(msgs[3]["content"], "file body\n(tool `Later` is available)");
+        assert_eq!(
+            msgs[4]["role"], "user",
+            "the tool result's image follows it"
+        );
+        assert_eq!(
+            msgs[4]["content"][0]["image_url"]["url"],
+            "data:image/png;base64,iVBOR"
+        );
+        let tools: Vec<&str> = out["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .filter_map(|t| t["function"]["name"].as_str())
+            .collect();
+        assert_eq!(tools, ["Read", "Later"], "server tools are left out");
+        assert_eq!(out["tool_choice"], "auto");
+        for dropped in [
+            "reasoning_effort",
+            "context_management",
+            "output_config",
+            "thinking",
+        ] {
+            assert!(!out.contains_key(dropped), "{dropped} is not sent on");
+        }
+        assert_eq!(out["max_tokens"], 32000);
+        assert_eq!(out["stream"], true);
+    }
+
+    #[test]
+    fn a_json_schema_output_format_becomes_a_response_format() {
+        for req in [
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+                   "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}}}),
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+                   "output_format": {"type": "json_schema", "schema": {"type": "object"}}}),
+        ] {
+            let out = to_openai(&obj(req)).expect("translates");
+            assert_eq!(out["response_format"]["type"], "json_schema");
+            assert_eq!(
+                out["response_format"]["json_schema"]["schema"],
+                json!({"type": "object"})
+            );
+        }
+    }
+
     #[test]
     fn missing_fields_are_clear_errors() {
         for (req, needle) in [
@@ -828,7 +1066,7 @@ mod tests {
                 "messages",
             ),
             (
-                json!({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}),
+                json!({"model": "m", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}),
                 "role",
             ),
         ] {
