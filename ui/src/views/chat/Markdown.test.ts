@@ -1,7 +1,7 @@
 import { createElement } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
-import { Markdown } from './Markdown';
+import { highlightPlugin, Markdown } from './Markdown';
 import { MathMarkdown } from './MathMarkdown';
 
 const render = (text: string) => renderToStaticMarkup(createElement(Markdown, { text }));
@@ -31,6 +31,14 @@ describe('Markdown (answers)', () => {
     expect(html).toContain('data-testid="code-copy"');
     expect(html).toContain('class="katex"');
     expect(html).toContain('annotation encoding="application/x-tex">x^2</annotation>');
+  });
+
+  it('highlights every answer with one highlighter, built once rather than on every render', () => {
+    expect(highlightPlugin()).toBe(highlightPlugin());
+    for (const lang of ['ts', 'rust', 'python']) {
+      expect(render(`\`\`\`${lang}\nlet x = "a";\n\`\`\``)).toContain(`class="hljs language-${lang}"`);
+    }
+    expect(render('```rust\nfn main() {}\n```')).toContain('hljs-keyword');
   });
 
   it('shows images as links instead of loading them', () => {
