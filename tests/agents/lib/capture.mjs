@@ -611,34 +611,83 @@ function openaiResponses(res, body, opts, answered) {
 }
 
 // ---------------------------------------------------------------------------
-// OpenAI Chat Completions (not used by the three agents; here so a stray
-// call gets a sensible answer instead of a 404)
+// OpenAI Chat Completions (none of the three agents speaks it; a gateway in
+// front of an OpenAI-compatible upstream does)
+
+function chatPlan(body, opts) {
+  const messages = Array.isArray(body?.messages) ? body.messages : [];
+  const last = messages[messages.length - 1];
+  if (last?.role === "tool") {
+    const content = Array.isArray(last.content) ? last.content.map((c) => c?.text ?? "").join("\n") : last.content;
+    return { kind: "text", text: toolAnswer(content, opts), after_tool: true };
+  }
+  const tools = (body?.tools ?? [])
+    .filter((t) => t?.type === "function" && t.function?.name)
+    .map((t) => ({ name: t.function.name, schema: t.function.parameters }));
+  if (opts.toolFile && tools.length > 0 && conversationText(messages).includes(opts.toolMarker)) {
+    const pick = pickReadTool(tools, opts.toolFile);
+    if (pick) return { kind: "tool", ...pick };
+  }
+  const format = body?.response_format;
+  if (format?.type === "json_schema" && format.json_schema?.schema) {
+    return { kind: "text", text: JSON.stringify(sampleForSchema(format.json_schema.schema)), json: true };
+  }
+  return { kind: "text", text: opts.answer };
+}
 
 function openaiChat(res, body, opts, answered) {
-  const text = opts.answer;
-  answered({ kind: "openai_chat", stream: !!body?.stream });
+  const plan = chatPlan(body, opts);
+  answered({ kind: "openai_chat", stream: !!body?.stream, plan });
   const base = { id: id("chatcmpl-"), created: Math.floor(Date.now() / 1000), model: body?.model ?? "gpt-capture" };
+  const promptTokens = estimateTokens(body?.messages);
+  const call =
+    plan.kind === "tool"
+      ? { id: id("call_"), type: "function", function: { name: plan.name, arguments: JSON.stringify(plan.args) } }
+      : null;
+  const completionTokens = estimateTokens(call ?? plan.text);
+  const usage = {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+  };
+  const finish = call ? "tool_calls" : "stop";
+
   if (!body?.stream) {
+    const message = call
+      ? { role: "assistant", content: null, tool_calls: [call] }
+      : { role: "assistant", content: plan.text };
     return sendJson(res, 200, {
       ...base,
       object: "chat.completion",
-      choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
-      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      choices: [{ index: 0, message, finish_reason: finish, logprobs: null }],
+      ...(opts.omit.has("usage") ? {} : { usage }),
     });
   }
+
+  const chunk = (choices, extra) => sseEvent(res, null, { ...base, object: "chat.completion.chunk", choices, ...extra });
   startSse(res);
-  for (const part of splitText(text, opts.deltas)) {
-    sseEvent(res, null, {
-      ...base,
-      object: "chat.completion.chunk",
-      choices: [{ index: 0, delta: { content: part }, finish_reason: null }],
-    });
+  chunk([{ index: 0, delta: { role: "assistant", content: call ? null : "" }, finish_reason: null }]);
+  if (call) {
+    // Like OpenAI: the first delta names the call, the rest carry arguments.
+    chunk([
+      {
+        index: 0,
+        delta: { tool_calls: [{ index: 0, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] },
+        finish_reason: null,
+      },
+    ]);
+    for (const part of splitText(call.function.arguments, opts.deltas)) {
+      chunk([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: part } }] }, finish_reason: null }]);
+    }
+  } else {
+    for (const part of splitText(plan.text, opts.deltas)) {
+      chunk([{ index: 0, delta: { content: part }, finish_reason: null }]);
+    }
   }
-  sseEvent(res, null, {
-    ...base,
-    object: "chat.completion.chunk",
-    choices: [{ index: 0, delta: {}, finish_reason: "stop" }],
-  });
+  chunk([{ index: 0, delta: {}, finish_reason: finish }]);
+  // With stream_options.include_usage, usage comes alone in a last chunk
+  // with no choices, as OpenAI sends it.
+  if (body?.stream_options?.include_usage && !opts.omit.has("usage")) chunk([], { usage });
   res.write("data: [DONE]\n\n");
   res.end();
 }
