@@ -11,7 +11,9 @@
 #    6. Python venv for the SDK tests
 #    7. pytest tests/python (openai and anthropic SDKs vs. `switchyard serve`)
 #    8. browser tests (tests/browser: Chromium via playwright-core)
-#    9. the desktop app: release build, its unit tests, smoke test under Xvfb (tests/desktop)
+#    9. coding agents (tests/agents: Claude Code, Codex CLI and Gemini CLI from npm,
+#       through `switchyard serve` to OpenAI, Anthropic and Gemini mock upstreams)
+#   10. the desktop app: release build, its unit tests, smoke test under Xvfb (tests/desktop)
 #
 # Environment:
 #   CARGO_TARGET_DIR  build cache   (default ~/.cache/switchyard-target)
@@ -123,6 +125,12 @@ section "pytest tests/python (openai SDK against switchyard serve)"
 section "browser tests (tests/browser: Chromium + playwright-core)"
 npm --prefix "$ROOT/tests/browser" ci --no-audit --no-fund </dev/null
 in_keyring_session npm --prefix "$ROOT/tests/browser" test </dev/null
+
+section "coding agents (tests/agents: Claude Code, Codex CLI, Gemini CLI through switchyard serve)"
+# ~900 MB from the npm registry (Claude Code and Codex ship native binaries);
+# npm's cache makes a second run quick.
+npm --prefix "$ROOT/tests/agents" ci --no-audit --no-fund </dev/null
+in_keyring_session npm --prefix "$ROOT/tests/agents" test </dev/null
 
 section "desktop app: release build and its unit tests"
 cargo build --release -p switchyard-desktop -p switchyard-bench-upstream

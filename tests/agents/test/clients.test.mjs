@@ -58,7 +58,7 @@ for (const client of ["claude", "codex", "gemini"]) {
         cwd,
         home,
         prompt: "Say hello in one short sentence.",
-        timeoutMs: 120_000,
+        timeoutMs: 90_000,
       });
       assert.equal(r.exitCode, 0, explain(r, srv));
       assert.ok(r.stdout.includes(srv.options.answer), explain(r, srv));
@@ -84,7 +84,7 @@ for (const client of ["claude", "codex", "gemini"]) {
         home,
         prompt: `${srv.options.toolMarker}: read the file notes.txt in the current directory and tell me what it says.`,
         allowTools: true,
-        timeoutMs: 150_000,
+        timeoutMs: 90_000,
       });
       assert.equal(r.exitCode, 0, explain(r, srv));
       assert.ok(r.stdout.includes(`${srv.options.toolAnswerPrefix}${FILE_CONTENT}`), explain(r, srv));
