@@ -26,6 +26,12 @@ const CLIENT_MODEL = { claude: "claude-sonnet-4-6", codex: "gpt-5.5", gemini: "g
  * model itself; with `-m` it does not, but the route is there for it.
  */
 const GEMINI_ROUTER_MODEL = "gemini-3.5-flash-lite";
+/**
+ * A route name Claude Code does not know as a model: for it, Claude Code
+ * sends its environment block as a `role: "system"` message inside
+ * `messages` (fixtures/README.md), which no provider's API takes as is.
+ */
+const CLAUDE_ROUTE_NAME = "switchyard-route";
 /** What each route's target asks the upstream for. */
 const UPSTREAM_MODEL = { openai: "gpt-5.5", anthropic: "claude-sonnet-4-6", gemini: "gemini-2.5-flash" };
 const UPSTREAMS = ["openai", "anthropic", "gemini"];
@@ -67,7 +73,7 @@ const HAS_TOOL_RESULT = {
 
 function routes(kind) {
   const upstream = UPSTREAM_MODEL[kind];
-  return Object.fromEntries([...Object.values(CLIENT_MODEL), GEMINI_ROUTER_MODEL].map((m) => [m, upstream]));
+  return Object.fromEntries([...Object.values(CLIENT_MODEL), GEMINI_ROUTER_MODEL, CLAUDE_ROUTE_NAME].map((m) => [m, upstream]));
 }
 
 /** Upstream, gateway and a work dir with notes.txt for one case; all gone afterwards. */
@@ -129,7 +135,7 @@ async function explain(r, upstream, gw) {
  * the gateway key; and each upstream request has one `ok` receipt for this
  * key on this channel, with nothing refused.
  */
-async function assertThrough({ client, kind, r, upstream, gw, expected }) {
+async function assertThrough({ client, kind, r, upstream, gw, expected, model = CLIENT_MODEL[client] }) {
   const why = await explain(r, upstream, gw);
   assert.equal(r.timedOut, false, `the client timed out\n${why}`);
   assert.equal(r.exitCode, 0, why);
@@ -154,7 +160,7 @@ async function assertThrough({ client, kind, r, upstream, gw, expected }) {
     assert.equal(x.channel, gw.channelId, `receipt ${x.id} channel\n${why}`);
     assert.equal(x.upstream_model, UPSTREAM_MODEL[kind], `receipt ${x.id} upstream model\n${why}`);
     assert.equal(x.key_name, GATEWAY_KEY_NAME, `receipt ${x.id} key\n${why}`);
-    assert.ok([CLIENT_MODEL[client], GEMINI_ROUTER_MODEL].includes(x.requested_model), `receipt ${x.id} model ${x.requested_model}\n${why}`);
+    assert.ok([model, GEMINI_ROUTER_MODEL].includes(x.requested_model), `receipt ${x.id} model ${x.requested_model}\n${why}`);
   }
   return why;
 }
@@ -207,5 +213,27 @@ describe("the three agents through switchyard serve", { concurrency: 3 }, () => 
         });
       });
     }
+  }
+
+  for (const kind of UPSTREAMS) {
+    it(`claude asking for a route name it does not know answers through Switchyard from ${UPSTREAM_LABEL[kind]} upstream`, { timeout: 120_000 }, async () => {
+      await withGateway(kind, async ({ upstream, gw, cwd, home }) => {
+        const r = await runClient("claude", {
+          baseUrl: gw.url,
+          apiKey: gw.key,
+          model: CLAUDE_ROUTE_NAME,
+          cwd,
+          home,
+          prompt: "Say hello in one short sentence.",
+          timeoutMs: CLIENT_TIMEOUT_MS,
+        });
+        await assertThrough({ client: "claude", kind, r, upstream, gw, expected: upstream.options.answer, model: CLAUDE_ROUTE_NAME });
+        // The environment block reached the upstream, in whatever form it takes there.
+        assert.ok(
+          upstream.requests.some((q) => JSON.stringify(q.body).includes("Primary working directory")),
+          "the upstream never saw Claude Code's environment block",
+        );
+      });
+    });
   }
 });
