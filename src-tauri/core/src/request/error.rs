@@ -55,8 +55,8 @@ pub enum GatewayError {
     #[error("{0}")]
     BudgetExhausted(String),
     #[error(
-        "Unknown endpoint {0}. This gateway serves POST /v1/chat/completions, POST /v1/embeddings, \
-         POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models."
+        "Unknown endpoint {0}. This gateway serves POST /v1/chat/completions, POST /v1/responses, \
+         POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models."
     )]
     UnknownEndpoint(String),
     #[error("Request body is larger than the {limit}-byte limit (server.max_body_bytes).")]
