@@ -567,7 +567,14 @@ fn receipts_cmd(
         })
         .collect();
     print_table(
-        &["TIME", "MODEL", "STATUS", "TOKENS IN/OUT", "COST", "ROUTE OR REASON"],
+        &[
+            "TIME",
+            "MODEL",
+            "STATUS",
+            "TOKENS IN/OUT",
+            "COST",
+            "ROUTE OR REASON",
+        ],
         &rows,
     );
     Ok(())
