@@ -54,15 +54,26 @@ async fn post(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
         .expect("gateway reachable")
 }
 
-/// The JSON of each `data:` event of a Gemini stream.
+/// The JSON of each `data:` event of a Gemini stream, and of an error
+/// sent bare after them, as Gemini does (its SDK throws it).
 async fn gemini_events(resp: reqwest::Response) -> Vec<Value> {
     let text = tokio::time::timeout(std::time::Duration::from_secs(30), resp.text())
         .await
         .expect("stream ends")
         .expect("body");
     text.split("\n\n")
-        .filter_map(|b| b.trim().strip_prefix("data: "))
-        .map(|d| serde_json::from_str(d).expect("every event is JSON"))
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(|b| {
+            let json = b.strip_prefix("data: ").unwrap_or_else(|| {
+                assert!(
+                    b.starts_with("{\"error\""),
+                    "only an error is sent bare: {b}"
+                );
+                b
+            });
+            serde_json::from_str(json).expect("every event is JSON")
+        })
         .collect()
 }
 

@@ -639,18 +639,23 @@ impl Encoder for GeminiEncoder {
             StreamOut::Done if self.native => {}
             StreamOut::Chunk(json) => self.chunk(json, &mut out),
             StreamOut::Done => self.finish(&mut out),
-            // An error event, as Gemini sends one, so the client reports a
-            // failure rather than presenting a truncated answer as whole.
+            // The error as Gemini sends one in a stream: bare JSON, not a
+            // `data:` event. Google's SDKs throw it as an API error when it
+            // arrives as a read of its own, and report it as an incomplete
+            // segment when it arrives with other data (it has no event
+            // delimiter); either way the client sees a failure, never a
+            // truncated answer presented as whole.
             StreamOut::Error { message, code } => {
                 let (code, status) = if *code == "upstream_stalled" {
                     (504, "DEADLINE_EXCEEDED")
                 } else {
                     (500, "INTERNAL")
                 };
-                data(
-                    &mut out,
-                    &json!({"error": {"code": code, "message": message, "status": status}}),
+                out.push_str(
+                    &json!({"error": {"code": code, "message": message, "status": status}})
+                        .to_string(),
                 );
+                out.push('\n');
             }
         }
         Bytes::from(out)
@@ -1141,6 +1146,33 @@ mod tests {
             json!({"promptTokenCount": 30, "candidatesTokenCount": 5, "cachedContentTokenCount": 10, "thoughtsTokenCount": 4, "totalTokenCount": 39})
         );
         assert_eq!(last["responseId"], "r1");
+    }
+
+    #[test]
+    fn a_stream_error_is_bare_json_without_an_event_delimiter() {
+        let mut enc = GeminiEncoder {
+            native: false,
+            response_id: "r1".into(),
+            model: "m".into(),
+            calls: BTreeMap::new(),
+            finish: None,
+            usage: None,
+            fallback_usage: Usage::default(),
+        };
+        let out = enc.encode(&StreamOut::Error {
+            message: "cut",
+            code: "upstream_stalled",
+        });
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            !text.starts_with("data:") && !text.contains("\n\n"),
+            "{text}"
+        );
+        let v: Value = serde_json::from_str(&text).expect("bare JSON");
+        assert_eq!(
+            v,
+            json!({"error": {"code": 504, "message": "cut", "status": "DEADLINE_EXCEEDED"}})
+        );
     }
 
     #[test]
