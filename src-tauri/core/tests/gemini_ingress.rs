@@ -628,6 +628,13 @@ async fn refusals_are_in_geminis_format_with_a_receipt() {
     let e: Value = resp.json().await.expect("json");
     assert_eq!(e["error"]["status"], "NOT_FOUND");
 
+    app.state().set_paused(true);
+    let resp = post(&app, &stream_path("gemini-2.5-flash"), &body).await;
+    assert_eq!(resp.status(), 503);
+    let e: Value = resp.json().await.expect("json");
+    assert_eq!(e["error"]["status"], "UNAVAILABLE");
+    app.state().set_paused(false);
+
     assert_eq!(mock.hits(), 0);
     let recs = app.records(4).await;
     assert!(recs.iter().all(|r| r.status == RequestStatus::Refused));
