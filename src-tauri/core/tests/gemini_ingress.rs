@@ -627,6 +627,9 @@ async fn refusals_are_in_geminis_format_with_a_receipt() {
     assert_eq!(resp.status(), 404);
     let e: Value = resp.json().await.expect("json");
     assert_eq!(e["error"]["status"], "NOT_FOUND");
+    assert!(e["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("/v1beta/models/{model}:generateContent")));
 
     app.state().set_paused(true);
     let resp = post(&app, &stream_path("gemini-2.5-flash"), &body).await;

@@ -56,7 +56,9 @@ pub enum GatewayError {
     BudgetExhausted(String),
     #[error(
         "Unknown endpoint {0}. This gateway serves POST /v1/chat/completions, POST /v1/responses, \
-         POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models."
+         POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, \
+         and Gemini's POST /v1beta/models/{{model}}:generateContent (:streamGenerateContent?alt=sse, \
+         :countTokens) and GET /v1beta/models."
     )]
     UnknownEndpoint(String),
     #[error("Request body is larger than the {limit}-byte limit (server.max_body_bytes).")]
