@@ -31,9 +31,9 @@ const KEY: &str = "AIzaSyTEST-primary-0123456789";
 const BACKUP_KEY: &str = "AIzaSyTEST-backup-9876543210";
 const MODEL: &str = "gemini-2.5-flash";
 
-/// What the mock does with one request.
+/// What the mock does with one request (also used by `gemini_ingress`).
 #[derive(Clone, Debug)]
-enum Gem {
+pub enum Gem {
     /// The fixture answer: JSON, or the fixture stream for stream calls.
     Answer,
     /// An HTTP error with this Gemini error body.
@@ -46,14 +46,14 @@ enum Gem {
 
 /// One request as the mock saw it.
 #[derive(Clone, Debug)]
-struct Seen {
+pub struct Seen {
     /// Path and query.
-    uri: String,
-    api_key: Option<String>,
-    body: Value,
+    pub uri: String,
+    pub api_key: Option<String>,
+    pub body: Value,
 }
 
-struct GeminiMock {
+pub struct GeminiMock {
     port: u16,
     script: Mutex<VecDeque<Gem>>,
     default: Mutex<Gem>,
@@ -61,7 +61,7 @@ struct GeminiMock {
 }
 
 impl GeminiMock {
-    async fn start() -> Arc<GeminiMock> {
+    pub async fn start() -> Arc<GeminiMock> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind mock");
@@ -83,23 +83,23 @@ impl GeminiMock {
         mock
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/v1beta", self.port)
     }
 
-    fn push(&self, replies: impl IntoIterator<Item = Gem>) {
+    pub fn push(&self, replies: impl IntoIterator<Item = Gem>) {
         self.script.lock().expect("lock").extend(replies);
     }
 
-    fn set_default(&self, reply: Gem) {
+    pub fn set_default(&self, reply: Gem) {
         *self.default.lock().expect("lock") = reply;
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("lock").clone()
     }
 
-    fn hits(&self) -> usize {
+    pub fn hits(&self) -> usize {
         self.seen.lock().expect("lock").len()
     }
 

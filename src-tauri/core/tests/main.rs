@@ -8,6 +8,7 @@ mod config_api;
 mod embeddings;
 mod failover;
 mod gemini;
+mod gemini_ingress;
 mod helpers;
 pub mod ledger;
 mod management;

@@ -18,8 +18,8 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use super::{
-    CachedUrl, ChatCall, ChatReply, ErrorMeaning, NativeRequest, Provider, ReplyError,
-    StreamDecoder,
+    CachedUrl, ChatCall, ChatReply, ErrorMeaning, NativeFormat, NativeRequest, Provider,
+    ReplyError, StreamDecoder,
 };
 use crate::record::Usage;
 
@@ -260,11 +260,11 @@ impl Provider for Anthropic {
         super::with_key(req, "x-api-key", secret)
     }
 
-    fn speaks_messages(&self) -> bool {
-        true
+    fn native_format(&self) -> Option<NativeFormat> {
+        Some(NativeFormat::Anthropic)
     }
 
-    fn native_messages_request(
+    fn native_request(
         &self,
         http: &reqwest::Client,
         base_url: &str,
@@ -273,6 +273,9 @@ impl Provider for Anthropic {
         upstream_model: &str,
         stream: bool,
     ) -> Option<reqwest::RequestBuilder> {
+        if native.format != NativeFormat::Anthropic {
+            return None;
+        }
         let mut body = native.body.clone();
         body.insert("model".into(), Value::String(upstream_model.to_string()));
         let mut req = self.messages_post(http, base_url, secret, &body, stream);
@@ -282,7 +285,7 @@ impl Provider for Anthropic {
         Some(req)
     }
 
-    fn native_messages_reply(&self, body: Bytes) -> Result<ChatReply, ReplyError> {
+    fn native_reply(&self, body: Bytes) -> Result<ChatReply, ReplyError> {
         let msg: Value = serde_json::from_slice(&body)
             .map_err(|e| format!("upstream answered 200 with invalid JSON: {e}"))?;
         let (_, usage, model) = completion(&msg)?;

@@ -20,7 +20,10 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 
-use super::{ChatCall, ChatReply, ErrorMeaning, Provider, ReplyError, StreamDecoder};
+use super::{
+    ChatCall, ChatReply, ErrorMeaning, NativeFormat, NativeRequest, Provider, ReplyError,
+    StreamDecoder,
+};
 
 pub struct Gemini;
 
@@ -193,6 +196,61 @@ impl Provider for Gemini {
 
     fn chat_reply(&self, body: Bytes) -> Result<ChatReply, ReplyError> {
         response::chat_reply(body)
+    }
+
+    fn native_format(&self) -> Option<NativeFormat> {
+        Some(NativeFormat::Gemini)
+    }
+
+    /// A Gemini client's own `generateContent` body, sent as it is to the
+    /// target's model (the model is in the URL, never in the body).
+    fn native_request(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+        secret: Option<&SecretString>,
+        native: &NativeRequest<'_>,
+        upstream_model: &str,
+        stream: bool,
+    ) -> Option<reqwest::RequestBuilder> {
+        if native.format != NativeFormat::Gemini {
+            return None;
+        }
+        let model = resource(upstream_model);
+        let body = Value::Object(native.body.clone());
+        Some(if stream {
+            post(
+                http,
+                format!("{base_url}/{model}:streamGenerateContent?alt=sse"),
+                secret,
+                &body,
+            )
+            .header(ACCEPT, "text/event-stream")
+        } else {
+            post(
+                http,
+                format!("{base_url}/{model}:generateContent"),
+                secret,
+                &body,
+            )
+        })
+    }
+
+    /// Read as for a translated answer (usage, model, safety blocks), and
+    /// kept as Gemini sent it.
+    fn native_reply(&self, body: Bytes) -> Result<ChatReply, ReplyError> {
+        let read = response::chat_reply(body.clone())?;
+        Ok(ChatReply {
+            body,
+            usage: read.usage,
+            model: read.model,
+        })
+    }
+
+    fn native_stream_decoder(&self) -> Option<Box<dyn StreamDecoder>> {
+        Some(Box::new(response::NativeGeminiStream(
+            response::GeminiStream::new(false),
+        )))
     }
 
     fn error_meaning(&self, status: u16, body: &[u8]) -> ErrorMeaning {

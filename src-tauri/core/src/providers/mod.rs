@@ -30,8 +30,19 @@ pub struct ChatCall<'a> {
     pub stream: bool,
 }
 
-/// An Anthropic client's own request, for providers that speak Messages.
+/// The API format a client's own request is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeFormat {
+    /// Anthropic Messages (`/v1/messages`).
+    Anthropic,
+    /// Gemini `generateContent` (`/v1beta/models/{model}:…`).
+    Gemini,
+}
+
+/// A client's own request in its API's format, for providers that speak
+/// that format.
 pub struct NativeRequest<'a> {
+    pub format: NativeFormat,
     pub body: &'a Map<String, Value>,
     /// The client's `anthropic-beta` header: beta features it turned on.
     pub beta: Option<&'a str>,
@@ -181,17 +192,17 @@ pub trait Provider: Send + Sync {
             .collect()
     }
 
-    /// Whether [`Provider::native_messages_request`] passes Anthropic
-    /// Messages requests through.
-    fn speaks_messages(&self) -> bool {
-        false
+    /// The client format whose requests [`Provider::native_request`]
+    /// passes through, if any.
+    fn native_format(&self) -> Option<NativeFormat> {
+        None
     }
 
-    /// The client's own Anthropic Messages request, passed through with only
-    /// `model` replaced — for providers that speak Messages natively (so an
-    /// Anthropic client of an Anthropic upstream loses nothing in
+    /// The client's own request, passed through with only the model
+    /// replaced — for a provider whose API is the client's format (so an
+    /// Anthropic or Gemini client of its own upstream loses nothing in
     /// translation). `None`: translate through the chat shape instead.
-    fn native_messages_request(
+    fn native_request(
         &self,
         _http: &reqwest::Client,
         _base_url: &str,
@@ -203,15 +214,15 @@ pub trait Provider: Send + Sync {
         None
     }
 
-    /// A native Messages answer: the body is kept as the upstream sent it.
-    fn native_messages_reply(&self, _body: Bytes) -> Result<ChatReply, ReplyError> {
+    /// A native answer: the body is kept as the upstream sent it.
+    fn native_reply(&self, _body: Bytes) -> Result<ChatReply, ReplyError> {
         Err(ReplyError::Malformed(
-            "this provider type has no native Messages API".into(),
+            "this provider type has no native API for the client's format".into(),
         ))
     }
 
-    /// A decoder that accounts for a native Messages stream and forwards its
-    /// events as they came, framed (`event: …\ndata: …\n\n`).
+    /// A decoder that accounts for a native stream and forwards its events
+    /// as they came, framed (`event: …\ndata: …\n\n` or `data: …\n\n`).
     fn native_stream_decoder(&self) -> Option<Box<dyn StreamDecoder>> {
         None
     }

@@ -19,8 +19,8 @@ pub enum GatewayError {
     #[error("We could not parse the JSON body of your request: {0}")]
     BadJson(String),
     #[error(
-        "Missing API key. Send a Switchyard gateway key as `Authorization: Bearer sy-...` or \
-         `x-api-key`; create one with `switchyard key create NAME`."
+        "Missing API key. Send a Switchyard gateway key as `Authorization: Bearer sy-...`, \
+         `x-api-key` or `x-goog-api-key`; create one with `switchyard key create NAME`."
     )]
     MissingKey,
     #[error(
@@ -56,7 +56,9 @@ pub enum GatewayError {
     BudgetExhausted(String),
     #[error(
         "Unknown endpoint {0}. This gateway serves POST /v1/chat/completions, POST /v1/responses, \
-         POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models."
+         POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, \
+         and Gemini's POST /v1beta/models/{{model}}:generateContent (:streamGenerateContent?alt=sse, \
+         :countTokens) and GET /v1beta/models."
     )]
     UnknownEndpoint(String),
     #[error("Request body is larger than the {limit}-byte limit (server.max_body_bytes).")]
@@ -334,9 +336,87 @@ impl GatewayError {
     }
 }
 
+impl GatewayError {
+    /// Google's canonical status name for this error's HTTP status.
+    ///
+    /// An empty balance (402) has no Google equivalent; it keeps its 402,
+    /// which Gemini clients do not retry (they retry 429 and 5xx with
+    /// backoff, which would only delay the message), named
+    /// `FAILED_PRECONDITION`: the request cannot run until the bucket is
+    /// topped up.
+    fn google_status(&self) -> &'static str {
+        match self.status().as_u16() {
+            400 | 413 | 422 => "INVALID_ARGUMENT",
+            401 => "UNAUTHENTICATED",
+            402 => "FAILED_PRECONDITION",
+            403 => "PERMISSION_DENIED",
+            404 => "NOT_FOUND",
+            408 | 504 => "DEADLINE_EXCEEDED",
+            409 => "ABORTED",
+            429 => "RESOURCE_EXHAUSTED",
+            499 => "CANCELLED",
+            501 => "UNIMPLEMENTED",
+            502 | 503 | 529 => "UNAVAILABLE",
+            _ => "INTERNAL",
+        }
+    }
+
+    /// The Gemini-format JSON body of this error
+    /// (`{"error":{"code","message","status"}}`).
+    pub fn gemini_body(&self) -> Bytes {
+        let message = match self {
+            GatewayError::Upstream { body, .. } => upstream_message(body),
+            other => other.to_string(),
+        };
+        Bytes::from(
+            json!({"error": {
+                "code": self.status().as_u16(),
+                "message": message,
+                "status": self.google_status(),
+            }})
+            .to_string(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gemini_errors_name_googles_status() {
+        for (e, code, status) in [
+            (GatewayError::BadJson("x".into()), 400, "INVALID_ARGUMENT"),
+            (GatewayError::MissingKey, 401, "UNAUTHENTICATED"),
+            (
+                GatewayError::BalanceEmpty("top up".into()),
+                402,
+                "FAILED_PRECONDITION",
+            ),
+            (GatewayError::UnknownModel("m".into()), 404, "NOT_FOUND"),
+            (
+                GatewayError::BudgetExhausted("b".into()),
+                429,
+                "RESOURCE_EXHAUSTED",
+            ),
+            (GatewayError::Paused, 503, "UNAVAILABLE"),
+            (GatewayError::Internal("req_1".into()), 500, "INTERNAL"),
+        ] {
+            let b: serde_json::Value = serde_json::from_slice(&e.gemini_body()).expect("json");
+            assert_eq!(b["error"]["code"], code, "{e:?}");
+            assert_eq!(b["error"]["status"], status, "{e:?}");
+            assert_eq!(b["error"]["message"], e.to_string());
+        }
+        let upstream = GatewayError::Upstream {
+            status: StatusCode::BAD_REQUEST,
+            body: Bytes::from_static(
+                br#"{"error":{"message":"bad schema","type":"invalid_request_error"}}"#,
+            ),
+        };
+        let b: serde_json::Value = serde_json::from_slice(&upstream.gemini_body()).expect("json");
+        assert_eq!(b["error"]["message"], "bad schema");
+        assert_eq!(b["error"]["status"], "INVALID_ARGUMENT");
+    }
 
     fn body(e: &GatewayError) -> serde_json::Value {
         serde_json::from_slice(&e.openai_body()).expect("valid json")

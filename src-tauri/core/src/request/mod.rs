@@ -22,6 +22,7 @@ pub use error::{ErrorBody, ErrorDetail, GatewayError};
 
 use crate::keys::{GatewayKey, KeyCache};
 use crate::ledger::Ledger;
+pub use crate::providers::NativeFormat;
 use crate::providers::{prompt_chars, NativeRequest};
 use crate::record::{RecordGuard, Recorder, RequestRecord, RequestStatus, ServedBy, Source};
 use crate::routing::{self, Dispatch, Gateway};
@@ -62,9 +63,11 @@ impl Caller {
     }
 }
 
-/// A client's own Anthropic Messages request: a provider that speaks
-/// Messages natively gets it as it is.
-pub struct NativeMessages {
+/// A client's own request in its API's format (Anthropic Messages,
+/// Gemini `generateContent`): a provider that speaks that format natively
+/// gets it as it is.
+pub struct NativeCall {
+    pub format: NativeFormat,
     pub body: Map<String, Value>,
     /// Its `anthropic-beta` header.
     pub beta: Option<String>,
@@ -77,7 +80,7 @@ pub struct Call {
     pub caller: Caller,
     /// The request in the canonical (OpenAI chat) shape, `model` included.
     pub body: Map<String, Value>,
-    pub native: Option<NativeMessages>,
+    pub native: Option<NativeCall>,
     pub stream: bool,
     /// The usage chunk reaches the caller's stream (it asked for it, or its
     /// format reports usage itself).
@@ -209,6 +212,7 @@ impl Core {
             route: &route,
             body: &call.body,
             native: call.native.as_ref().map(|n| NativeRequest {
+                format: n.format,
                 body: &n.body,
                 beta: n.beta.as_deref(),
             }),

@@ -42,8 +42,8 @@ pub struct Dispatch<'a> {
     pub route: &'a Route,
     /// The request in the canonical (OpenAI chat) shape.
     pub body: &'a Map<String, Value>,
-    /// The client's own Anthropic Messages request, when it sent one: a
-    /// provider that speaks Messages natively gets it as it is.
+    /// The client's own request (Anthropic Messages, Gemini), when it sent one: a
+    /// provider that speaks its format natively gets it as it is.
     pub native: Option<NativeRequest<'a>>,
     pub stream: bool,
     /// The client itself asked for the usage chunk.
@@ -412,7 +412,7 @@ async fn attempt(
     let channel = &target.channel;
     let provider = &channel.provider;
     let native = match (call.kind, call.native.as_ref()) {
-        (CallKind::Chat, Some(native)) => provider.native_messages_request(
+        (CallKind::Chat, Some(native)) => provider.native_request(
             &channel.http,
             &channel.base_url,
             secret,
@@ -514,7 +514,7 @@ async fn attempt(
                 });
         }
         let reply = if is_native {
-            provider.native_messages_reply(body)
+            provider.native_reply(body)
         } else {
             provider.chat_reply(body)
         };

@@ -116,9 +116,9 @@ impl Channel {
         self.key_rejected.store(false, Ordering::Relaxed);
     }
 
-    /// The channel's provider accepts Anthropic Messages requests as they are.
-    pub fn provider_speaks_messages(&self) -> bool {
-        self.provider.speaks_messages()
+    /// The channel's provider accepts requests in `format` as they are.
+    pub fn provider_speaks(&self, format: crate::providers::NativeFormat) -> bool {
+        self.provider.native_format() == Some(format)
     }
 
     pub fn key_rejected(&self) -> bool {

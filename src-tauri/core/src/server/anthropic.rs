@@ -23,7 +23,9 @@ use super::ingress::{self, annotate};
 use super::{authenticate, AppState, GatewayError};
 use crate::providers::prompt_chars;
 use crate::record::{RequestRecord, RequestStatus, Usage};
-use crate::request::{new_request_id, Accepted, Call, CallKind, Caller, NativeMessages, Refused};
+use crate::request::{
+    new_request_id, Accepted, Call, CallKind, Caller, NativeCall, NativeFormat, Refused,
+};
 use crate::routing::{Answer, Encoder, StreamOut};
 
 fn bad(message: impl Into<String>) -> GatewayError {
@@ -741,7 +743,8 @@ async fn run_messages(
             kind: CallKind::Chat,
             caller: Caller::api(key),
             body,
-            native: Some(NativeMessages {
+            native: Some(NativeCall {
+                format: NativeFormat::Anthropic,
                 body: req,
                 beta: headers
                     .get("anthropic-beta")
@@ -761,7 +764,7 @@ async fn run_messages(
         state
             .gateway()
             .channel(&s.channel)
-            .is_some_and(|c| c.provider_speaks_messages())
+            .is_some_and(|c| c.provider_speaks(NativeFormat::Anthropic))
     });
     match answer {
         Answer::Whole(reply) if native => Ok(ingress::whole_response(reply.body, guard, &rec)),

@@ -27,6 +27,14 @@ impl GatewayError {
     }
 }
 
+impl GatewayError {
+    /// This error as a response in Gemini's format.
+    pub fn into_gemini_response(self) -> Response {
+        let body = self.gemini_body();
+        respond(self, body)
+    }
+}
+
 fn respond(err: GatewayError, body: Bytes) -> Response {
     let mut resp = (err.status(), body).into_response();
     let headers = resp.headers_mut();

@@ -42,7 +42,8 @@ const TRACKED_ADDRESSES: usize = 4096;
 
 /// Request headers a browser page may send cross-origin (besides any the
 /// preflight asks for).
-const ALLOW_HEADERS: &str = "authorization, content-type, x-api-key, anthropic-version";
+const ALLOW_HEADERS: &str =
+    "authorization, content-type, x-api-key, anthropic-version, x-goog-api-key, x-goog-api-client";
 const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
 /// Response headers a page may read.
 const EXPOSE_HEADERS: &str = "x-switchyard-request-id, x-switchyard-route, \

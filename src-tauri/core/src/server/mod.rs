@@ -12,6 +12,7 @@ mod api;
 mod chat_api;
 pub mod conn;
 mod error;
+mod gemini;
 mod guard;
 mod ingress;
 mod manage;
@@ -21,6 +22,7 @@ mod refusals;
 mod responses;
 mod ui;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,6 +101,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/responses", post(responses::create))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1beta/models", get(gemini::list_models))
+        .route(
+            "/v1beta/models/{model}",
+            get(gemini::get_model).post(gemini::model_method),
+        )
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             refuse_when_paused,
@@ -146,7 +153,9 @@ async fn refuse_when_paused(
         return next.run(req).await;
     }
     let err = GatewayError::Paused;
-    if req.headers().contains_key("anthropic-version") {
+    if gemini::is_gemini_path(req.uri().path()) {
+        err.into_gemini_response()
+    } else if req.headers().contains_key("anthropic-version") {
         err.into_anthropic_response()
     } else {
         err.into_response()
@@ -166,7 +175,9 @@ async fn not_found(
         return ui::serve(&uri);
     }
     let err = GatewayError::UnknownEndpoint(format!("{method} {}", uri.path()));
-    if headers.contains_key("anthropic-version") {
+    if gemini::is_gemini_path(uri.path()) {
+        err.into_gemini_response()
+    } else if headers.contains_key("anthropic-version") {
         err.into_anthropic_response()
     } else {
         err.into_response()
@@ -187,22 +198,44 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// The gateway key presented as `Authorization: Bearer …` or `x-api-key`.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    bearer_token(headers).or_else(|| {
+/// The gateway key presented as `Authorization: Bearer …`, `x-api-key`,
+/// `x-goog-api-key` (Gemini's SDKs), or in the URL's `query` as `key=`
+/// (Gemini's REST convention). Never logged, never stored.
+fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&str>) -> Option<Cow<'a, str>> {
+    let header = |name: &str| {
         headers
-            .get("x-api-key")
+            .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|s| !s.is_empty())
-    })
+    };
+    if let Some(k) = bearer_token(headers)
+        .or_else(|| header("x-api-key"))
+        .or_else(|| header("x-goog-api-key"))
+    {
+        return Some(Cow::Borrowed(k));
+    }
+    // reqwest's URL type decodes the query; no key, no URL.
+    let url = reqwest::Url::parse(&format!("http://localhost/?{}", query?)).ok()?;
+    url.query_pairs()
+        .find(|(name, _)| name == "key")
+        .map(|(_, v)| Cow::<'a, str>::Owned(v.trim().to_string()))
+        .filter(|k| !k.is_empty())
 }
 
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Arc<GatewayKey>, GatewayError> {
-    let presented = presented_key(headers).ok_or(GatewayError::MissingKey)?;
+    authenticate_presented(state, presented_key(headers, None)).await
+}
+
+async fn authenticate_presented(
+    state: &AppState,
+    presented: Option<Cow<'_, str>>,
+) -> Result<Arc<GatewayKey>, GatewayError> {
+    let presented = presented.ok_or(GatewayError::MissingKey)?;
+    let presented = presented.as_ref();
     match state.core.keys.authenticate(presented).await {
         Some(key) => Ok(key),
         None if state.admin.matches(presented) => Err(GatewayError::AdminTokenIsNotAKey),

@@ -279,15 +279,14 @@ pub async fn retrieve_model(
 
 /// The models the presented key may call: in OpenAI's list format, or in
 /// Anthropic's when the request carries `anthropic-version`.
-pub async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let anthropic_client = headers.contains_key("anthropic-version");
-    let key = match authenticate(&state, &headers).await {
-        Ok(k) => k,
-        Err(e) if anthropic_client => return super::anthropic::error_response(e),
-        Err(e) => return e.into_response(),
-    };
+/// The models `key` may use, with their routes: what every format's model
+/// list shows.
+pub(super) async fn listed_models(
+    state: &AppState,
+    key: &crate::keys::GatewayKey,
+) -> Vec<(String, Arc<crate::routing::Route>)> {
     let gateway = state.gateway();
-    let routes: Vec<(String, Arc<crate::routing::Route>)> = gateway
+    gateway
         .model_names()
         .await
         .into_iter()
@@ -298,7 +297,17 @@ pub async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap)
                 .iter()
                 .any(|t| key.allows_bucket(t.channel.bucket))
         })
-        .collect();
+        .collect()
+}
+
+pub async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let anthropic_client = headers.contains_key("anthropic-version");
+    let key = match authenticate(&state, &headers).await {
+        Ok(k) => k,
+        Err(e) if anthropic_client => return super::anthropic::error_response(e),
+        Err(e) => return e.into_response(),
+    };
+    let routes = listed_models(&state, &key).await;
     if anthropic_client {
         let ids: Vec<String> = routes.into_iter().map(|(m, _)| m).collect();
         return super::anthropic::models_list(&ids);

@@ -121,7 +121,7 @@ pub(super) async fn record(
     let method = req.method().clone();
     // The path only: a query may carry a key (`?key=`).
     let path = req.uri().path().to_string();
-    let presented = presented_key(req.headers()).map(str::to_string);
+    let presented = presented_key(req.headers(), req.uri().query()).map(|k| k.into_owned());
     let seen = SeenBody::default();
     req.extensions_mut().insert(seen.clone());
 

@@ -595,6 +595,36 @@ impl StreamDecoder for GeminiStream {
     }
 }
 
+/// A Gemini client's stream from a Gemini upstream: accounted for as any
+/// other, but each event is forwarded as Gemini sent it (`data: …`).
+pub(super) struct NativeGeminiStream(pub(super) GeminiStream);
+
+impl StreamDecoder for NativeGeminiStream {
+    fn decode(&mut self, event: &SseEvent) -> Decoded {
+        let mut out = self.0.decode(event);
+        if !out.malformed && out.error.is_none() && !out.done {
+            out.forward = vec![format!("data: {}\n\n", event.data.trim())];
+        }
+        out
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.0.usage()
+    }
+
+    fn model(&self) -> Option<&str> {
+        self.0.model()
+    }
+
+    fn finished(&self) -> bool {
+        self.0.finished()
+    }
+
+    fn output_chars(&self) -> usize {
+        self.0.output_chars()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
