@@ -18,10 +18,14 @@
 #       (VmHWM after all the load)
 #   and, to explain the latency, the CPU time and context switches per
 #   request of the server on each side (from /proc/PID/task/*/schedstat).
-# (a) and (b) run ROUNDS times with the three sides interleaved; the
+# (a) and (b) run ROUNDS times with the sides interleaved; the
 # median round is reported. The targets compare Switchyard with the direct
-# call; the bare proxy's column shows how much of that any hop costs. overhead_report.py prints the summary, and the
-# script exits 1 when a target is missed (2 when the run itself failed):
+# call; the bare proxy's column shows how much of that any hop costs.
+# With BASELINE_BIN, an older switchyard binary runs as a fourth side
+# ("baseline", with its own config, data dir and key) in the same rounds,
+# and the summary compares the two; that comparison never decides the exit
+# code. overhead_report.py prints the summary, and the script exits 1 when
+# a target is missed (2 when the run itself failed):
 #   p50 added, sequential        <= 0.2 ms
 #   p99 added, open loop         <= 1 ms
 #   idle RSS                     <= 30 MB   (MiB of VmRSS)
@@ -29,8 +33,12 @@
 # Knobs (environment):
 #   CARGO_TARGET_DIR   default $HOME/.cache/switchyard-target
 #   SKIP_BUILD=1       use the release binaries already in CARGO_TARGET_DIR
-#   ROUNDS             rounds of each phase, the three sides interleaved;
+#   ROUNDS             rounds of each phase, the sides interleaved;
 #                      the median round is reported            (default 3)
+#   BASELINE_BIN       an older `switchyard` binary (e.g. a release build of
+#                      the commit before a change) measured as a fourth side
+#                      in the same rounds; unset: three sides
+#   BASELINE_REV       what the summary calls it, e.g. its commit (default: the path)
 #   SEQ_REQUESTS       sequential requests per side and round (default 2000)
 #   RATE               open-loop requests per second          (default 1000)
 #   DURATION           open-loop duration per side and round  (default 10s)
@@ -104,7 +112,7 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     if [[ $status -eq 2 ]]; then
-        for f in mock.err switchyard.err; do
+        for f in mock.err switchyard.err baseline.err; do
             if [[ -s "$tmp/$f" ]]; then
                 printf '[bench] --- last lines of %s ---\n' "$f" >&2
                 tail -n 20 "$tmp/$f" >&2 || true
@@ -154,6 +162,15 @@ fi
 for b in switchyard switchyard-bench-upstream switchyard-bench-bare-proxy; do
     [[ -x "$bin/$b" ]] || die "$bin/$b is missing (build first, or unset SKIP_BUILD)"
 done
+base_bin=""
+if [[ -n "${BASELINE_BIN:-}" ]]; then
+    [[ -f "$BASELINE_BIN" && -x "$BASELINE_BIN" ]] || die "BASELINE_BIN=$BASELINE_BIN is not an executable"
+    base_bin="$(cd "$(dirname "$BASELINE_BIN")" && pwd)/$(basename "$BASELINE_BIN")"
+    [[ "$base_bin" -ef "$bin/switchyard" ]] &&
+        die "BASELINE_BIN is the binary being measured; build the baseline in another target dir"
+    base_rev="${BASELINE_REV:-$base_bin}"
+    log "baseline: $base_bin ($base_rev)"
+fi
 
 # The code measured: the commit, +dirty when the core has uncommitted changes.
 rev="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -247,6 +264,7 @@ run_measured() {
     local side="$1" name="$2" pid="$mock_pid"
     [[ "$side" == through ]] && pid="$sy_pid"
     [[ "$side" == bare ]] && pid="$bare_pid"
+    [[ "$side" == base ]] && pid="$base_pid"
     snap_threads "$pid" "$tmp/$name.cpu0.json"
     run_oha "$@"
     snap_threads "$pid" "$tmp/$name.cpu1.json"
@@ -268,10 +286,16 @@ pids+=("$bare_pid")
 bare_port="$(wait_for_line "$tmp/bare.out" '^[0-9]+$' "$bare_pid" "the bare proxy")"
 log "bare proxy on 127.0.0.1:$bare_port (pid $bare_pid)"
 
-config="$tmp/switchyard.toml"
-data_dir="$tmp/data"
-mkdir -p "$data_dir"
-cat >"$config" <<EOF
+# start_gateway BIN NAME: a throw-away config and data dir under $tmp/NAME,
+# a gateway key, and `BIN serve`; sets gw_pid, gw_port and gw_key. The
+# baseline gets the same config and key: the config format and `key create`
+# (the key alone on stdout's last line) are unchanged since e2741fd; should
+# an older binary read them differently, its start-up or the sanity check
+# fails, not the numbers.
+start_gateway() {
+    local exe="$1" name="$2" dir="$tmp/$2" addr
+    mkdir -p "$dir/data"
+    cat >"$dir/switchyard.toml" <<EOF
 [server]
 listen = "127.0.0.1:0"
 
@@ -287,22 +311,34 @@ model = "bench-model"
 targets = [{ channel = "mock", model = "bench-model" }]
 EOF
 
-key="$("$bin/switchyard" key create bench --config "$config" --data-dir "$data_dir" 2>"$tmp/key.err" | tail -n1)"
-[[ -n "$key" ]] || die "switchyard key create printed no key: $(cat "$tmp/key.err")"
+    gw_key="$("$exe" key create bench --config "$dir/switchyard.toml" --data-dir "$dir/data" \
+        2>"$tmp/$name.key.err" | tail -n1)"
+    [[ -n "$gw_key" ]] || die "$exe key create printed no key: $(cat "$tmp/$name.key.err")"
 
-SWITCHYARD_LOG="${SWITCHYARD_LOG:-info}" \
-    "$bin/switchyard" serve --config "$config" --data-dir "$data_dir" \
-    >"$tmp/switchyard.out" 2>"$tmp/switchyard.err" &
-sy_pid=$!
-pids+=("$sy_pid")
-sy_addr="$(wait_for_line "$tmp/switchyard.err" 'listening on http://127\.0\.0\.1:[0-9]+' "$sy_pid" "switchyard serve")"
-sy_port="${sy_addr##*:}"
+    SWITCHYARD_LOG="${SWITCHYARD_LOG:-info}" \
+        "$exe" serve --config "$dir/switchyard.toml" --data-dir "$dir/data" \
+        >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    gw_pid=$!
+    pids+=("$gw_pid")
+    addr="$(wait_for_line "$tmp/$name.err" 'listening on http://127\.0\.0\.1:[0-9]+' "$gw_pid" "$exe serve")"
+    gw_port="${addr##*:}"
+}
+
+start_gateway "$bin/switchyard" switchyard
+sy_pid="$gw_pid" sy_port="$gw_port" key="$gw_key"
 log "switchyard on 127.0.0.1:$sy_port (pid $sy_pid, SWITCHYARD_LOG=${SWITCHYARD_LOG:-info})"
 start_rss_kb="$(rss_kb "$sy_pid" VmRSS)"
+if [[ -n "$base_bin" ]]; then
+    start_gateway "$base_bin" baseline
+    base_pid="$gw_pid" base_port="$gw_port" base_key="$gw_key"
+    log "baseline switchyard on 127.0.0.1:$base_port (pid $base_pid)"
+    base_start_rss_kb="$(rss_kb "$base_pid" VmRSS)"
+fi
 
 direct_url="http://127.0.0.1:$mock_port/v1/chat/completions"
 through_url="http://127.0.0.1:$sy_port/v1/chat/completions"
 bare_url="http://127.0.0.1:$bare_port/v1/chat/completions"
+base_url="http://127.0.0.1:${base_port:-0}/v1/chat/completions"
 body='{"model":"bench-model","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64,"temperature":0}'
 
 # ---------------------------------------------------------------- sanity
@@ -323,7 +359,12 @@ PY
 check "$direct_url" none
 check "$bare_url" none
 check "$through_url" "$key"
-log "sanity: all three endpoints answer a chat.completion"
+if [[ -n "$base_bin" ]]; then
+    check "$base_url" "$base_key"
+    log "sanity: all four endpoints answer a chat.completion"
+else
+    log "sanity: all three endpoints answer a chat.completion"
+fi
 
 # ---------------------------------------------------------------- load
 # oha SIDE NAME ARGS...: runs oha with JSON output into $tmp/NAME.json.
@@ -334,6 +375,7 @@ run_oha() {
     case "$side" in
     direct) url="$direct_url" auth="none" ;;
     bare) url="$bare_url" auth="none" ;;
+    base) url="$base_url" auth="$base_key" ;;
     *) url="$through_url" auth="$key" ;;
     esac
     # oha's own -z / -n bound each run; `timeout` is the backstop. It runs in
@@ -353,19 +395,33 @@ log "warm-up: $WARMUP_REQUESTS requests per side"
 run_oha direct warm_direct -n "$WARMUP_REQUESTS" -c 4
 run_oha bare warm_bare -n "$WARMUP_REQUESTS" -c 4
 run_oha through warm_through -n "$WARMUP_REQUESTS" -c 4
+[[ -z "$base_bin" ]] || run_oha base warm_base -n "$WARMUP_REQUESTS" -c 4
 sleep 2
 idle_rss_kb="$(rss_kb "$sy_pid" VmRSS)"
+[[ -z "$base_bin" ]] || base_idle_rss_kb="$(rss_kb "$base_pid" VmRSS)"
 
-# Each phase runs ROUNDS times, the three sides interleaved and the order
-# rotating, so that a slow patch of the machine hits every side.
+# Each phase runs ROUNDS times, the sides interleaved and the order
+# rotating, so that a slow patch of the machine hits every side. With the
+# baseline, the four orders form a balanced Latin square: in any four
+# rounds each side runs once in each position and once right after each
+# other side, so neither switchyard always runs in the other's wake.
 trio() {
     local phase="$1" r="$2" sides side
     shift 2
-    case $((r % 3)) in
-    1) sides=(direct bare through) ;;
-    2) sides=(through direct bare) ;;
-    *) sides=(bare through direct) ;;
-    esac
+    if [[ -n "$base_bin" ]]; then
+        case $((r % 4)) in
+        1) sides=(direct bare base through) ;;
+        2) sides=(bare through direct base) ;;
+        3) sides=(through base bare direct) ;;
+        *) sides=(base direct through bare) ;;
+        esac
+    else
+        case $((r % 3)) in
+        1) sides=(direct bare through) ;;
+        2) sides=(through direct bare) ;;
+        *) sides=(bare through direct) ;;
+        esac
+    fi
     for side in "${sides[@]}"; do
         run_measured "$side" "${phase}_${side}_$r" "$@"
     done
@@ -385,6 +441,13 @@ done
 steal="$(steal_pct "$stat_before" "$(head -n1 /proc/stat)")"
 peak_rss_kb="$(rss_kb "$sy_pid" VmHWM)"
 after_rss_kb="$(rss_kb "$sy_pid" VmRSS)"
+baseline_json=None
+if [[ -n "$base_bin" ]]; then
+    baseline_json="$(python3 -c 'import json, sys; print(json.dumps({"bin": sys.argv[1], "revision": sys.argv[2],
+        "rss_kb": dict(zip(("start", "idle", "after_load", "peak"), map(int, sys.argv[3:])))}))' \
+        "$base_bin" "$base_rev" "$base_start_rss_kb" "$base_idle_rss_kb" \
+        "$(rss_kb "$base_pid" VmRSS)" "$(rss_kb "$base_pid" VmHWM)")"
+fi
 
 if [[ -n "${PERF_OUT:-}" ]]; then
     command -v perf >/dev/null || die "PERF_OUT is set but perf is not installed"
@@ -404,6 +467,7 @@ if [[ -n "${PERF_OUT:-}" ]]; then
     log "perf report: $PERF_OUT/report.txt"
 fi
 kill -0 "$sy_pid" 2>/dev/null || die "switchyard exited during the run"
+[[ -z "$base_bin" ]] || kill -0 "$base_pid" 2>/dev/null || die "the baseline switchyard exited during the run"
 
 # ---------------------------------------------------------------- report
 python3 - "$tmp/meta.json" <<PY
@@ -421,6 +485,7 @@ json.dump({
     "steal_pct": $steal,
     "oha": "$("$OHA" --version 2>/dev/null | head -n1)",
     "rss_kb": {"start": $start_rss_kb, "idle": $idle_rss_kb, "after_load": $after_rss_kb, "peak": $peak_rss_kb},
+    "baseline": $baseline_json,
     "limits": {
         "seq_p50_added_ms": $MAX_SEQ_P50_ADDED_MS,
         "open_p99_added_ms": $MAX_OPEN_P99_ADDED_MS,
