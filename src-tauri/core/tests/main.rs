@@ -16,5 +16,6 @@ mod messages;
 mod mock;
 mod mock_anthropic;
 mod refusals;
+mod responses_native;
 mod security;
 mod streaming;

@@ -37,6 +37,8 @@ pub enum NativeFormat {
     Anthropic,
     /// Gemini `generateContent` (`/v1beta/models/{model}:…`).
     Gemini,
+    /// OpenAI Responses (`/v1/responses`).
+    Responses,
 }
 
 /// A client's own request in its API's format, for providers that speak
@@ -304,9 +306,10 @@ pub(crate) fn with_key(
 /// The provider implementation for a channel type.
 pub fn for_type(kind: ChannelType) -> Option<Arc<dyn Provider>> {
     match kind {
-        ChannelType::OpenAi | ChannelType::OpenAiCompatible => {
-            Some(Arc::new(openai::OpenAi::default()))
-        }
+        // OpenAI itself serves the Responses API; a compatible service may
+        // only have chat completions.
+        ChannelType::OpenAi => Some(Arc::new(openai::OpenAi::with_responses())),
+        ChannelType::OpenAiCompatible => Some(Arc::new(openai::OpenAi::default())),
         ChannelType::Gemini => Some(Arc::new(gemini::Gemini)),
         ChannelType::Anthropic => Some(Arc::new(anthropic::Anthropic::default())),
     }

@@ -13,8 +13,8 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::{
-    CachedUrl, ChatCall, ChatReply, Decoded, ErrorMeaning, Provider, ReplyError, SseEvent,
-    StreamDecoder,
+    CachedUrl, ChatCall, ChatReply, Decoded, ErrorMeaning, NativeFormat, NativeRequest, Provider,
+    ReplyError, SseEvent, StreamDecoder,
 };
 use crate::record::Usage;
 
@@ -22,6 +22,18 @@ use crate::record::Usage;
 #[derive(Default)]
 pub struct OpenAi {
     chat_url: CachedUrl,
+    /// The upstream serves `/responses` too (OpenAI itself): a Responses
+    /// client's request goes there as it was sent.
+    responses: bool,
+}
+
+impl OpenAi {
+    pub fn with_responses() -> OpenAi {
+        OpenAi {
+            responses: true,
+            ..OpenAi::default()
+        }
+    }
 }
 
 /// The client's request with a few top-level fields replaced, serialised
@@ -110,6 +122,62 @@ impl Provider for OpenAi {
         })
     }
 
+    fn native_format(&self) -> Option<NativeFormat> {
+        self.responses.then_some(NativeFormat::Responses)
+    }
+
+    /// A Responses client's own request, with only `model` replaced.
+    fn native_request(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+        secret: Option<&SecretString>,
+        native: &NativeRequest<'_>,
+        upstream_model: &str,
+        stream: bool,
+    ) -> Option<reqwest::RequestBuilder> {
+        if !self.responses || native.format != NativeFormat::Responses {
+            return None;
+        }
+        let patches = [("model", Value::String(upstream_model.to_string()))];
+        let body = serde_json::to_vec(&Patched {
+            base: native.body,
+            patches: &patches,
+        })
+        // Serialising a map of JSON values cannot fail.
+        .unwrap_or_default();
+        let mut req = http
+            .post(format!("{}/responses", base_url.trim_end_matches('/')))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if stream {
+            req = req.header(reqwest::header::ACCEPT, "text/event-stream");
+        }
+        if let Some(secret) = secret {
+            req = req.bearer_auth(secret.expose_secret());
+        }
+        Some(req)
+    }
+
+    /// A `response` object, read for its usage and model and kept as sent.
+    fn native_reply(&self, body: Bytes) -> Result<ChatReply, ReplyError> {
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("upstream answered 200 with invalid JSON: {e}"))?;
+        if v.get("object").and_then(Value::as_str) != Some("response") {
+            return Err("upstream answered 200 without a `response` object".into());
+        }
+        Ok(ChatReply {
+            usage: v.get("usage").and_then(responses_usage),
+            model: v.get("model").and_then(Value::as_str).map(str::to_string),
+            body,
+        })
+    }
+
+    fn native_stream_decoder(&self) -> Option<Box<dyn StreamDecoder>> {
+        self.responses
+            .then(|| Box::new(ResponsesStream::default()) as Box<dyn StreamDecoder>)
+    }
+
     fn error_meaning(&self, status: u16, body: &[u8]) -> ErrorMeaning {
         if status == 400 || status == 413 {
             let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
@@ -179,6 +247,98 @@ impl Provider for OpenAi {
             model: v.get("model").and_then(|m| m.as_str()).map(str::to_string),
             body,
         })
+    }
+}
+
+/// A Responses `usage` object: `input_tokens` includes cached ones and
+/// `output_tokens` reasoning ones, as in chat completions.
+fn responses_usage(u: &Value) -> Option<Usage> {
+    let n = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    if u.get("input_tokens").is_none() && u.get("output_tokens").is_none() {
+        return None;
+    }
+    let cached = n("/input_tokens_details/cached_tokens");
+    let reasoning = n("/output_tokens_details/reasoning_tokens");
+    Some(Usage {
+        input: n("/input_tokens").saturating_sub(cached),
+        cached_input: cached,
+        cache_write: 0,
+        output: n("/output_tokens").saturating_sub(reasoning),
+        reasoning,
+    })
+}
+
+/// Accounts for a Responses event stream and forwards its events as they
+/// came: the usage is in `response.completed` (or `.incomplete`), the
+/// answer is whole once one of those arrived.
+#[derive(Default)]
+struct ResponsesStream {
+    usage: Option<Usage>,
+    model: Option<String>,
+    finished: bool,
+    output_chars: usize,
+}
+
+impl StreamDecoder for ResponsesStream {
+    fn decode(&mut self, event: &SseEvent) -> Decoded {
+        let mut out = Decoded::default();
+        let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
+            out.malformed = true;
+            return out;
+        };
+        let kind = v
+            .get("type")
+            .and_then(Value::as_str)
+            .or(event.event.as_deref())
+            .unwrap_or("");
+        if let Some(m) = v.pointer("/response/model").and_then(Value::as_str) {
+            self.model = Some(m.to_string());
+        }
+        match kind {
+            "response.completed" | "response.incomplete" => {
+                self.finished = true;
+                self.usage = v.pointer("/response/usage").and_then(responses_usage);
+                out.progress = true;
+            }
+            "response.failed" | "error" => {
+                let message = v
+                    .pointer("/response/error/message")
+                    .or_else(|| v.get("message"))
+                    .or_else(|| v.pointer("/error/message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("the upstream reported an error");
+                out.error = Some(message.to_string());
+                return out;
+            }
+            k if k.ends_with(".delta") => {
+                out.progress = true;
+                self.output_chars += v
+                    .get("delta")
+                    .and_then(Value::as_str)
+                    .map_or(0, |d| d.chars().count());
+            }
+            "response.output_item.added" | "response.output_item.done" => out.progress = true,
+            _ => {}
+        }
+        let name = event.event.as_deref().unwrap_or(kind);
+        out.forward = vec![format!("event: {name}\ndata: {}\n\n", event.data.trim())];
+        out
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+
+    fn output_chars(&self) -> usize {
+        self.output_chars
     }
 }
 

@@ -11,6 +11,10 @@
 //! with usage). Hosted tools only OpenAI can run (`web_search`,
 //! `file_search`, …) are left out of what the model is offered, with a
 //! warning; a request that forces one is refused with an error naming it.
+//!
+//! An `openai` channel (OpenAI itself) gets the client's request as it was
+//! sent, hosted tools included, and its answer or event stream is relayed
+//! as it came; usage is read from its `response.completed`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -25,7 +29,9 @@ use serde_json::{json, Map, Value};
 use super::ingress::{self, refusal_response};
 use super::{authenticate, AppState, GatewayError};
 use crate::record::{RequestRecord, RequestStatus, Usage};
-use crate::request::{new_request_id, Accepted, Call, CallKind, Caller, Refused};
+use crate::request::{
+    new_request_id, Accepted, Call, CallKind, Caller, NativeCall, NativeFormat, Refused,
+};
 use crate::routing::{Answer, Encoder, StreamOut};
 
 fn bad(message: impl Into<String>) -> GatewayError {
@@ -597,6 +603,8 @@ struct OpenCall {
 
 /// Turns the canonical chunk stream into the Responses event sequence.
 struct ResponsesEncoder {
+    /// The chunks are the upstream's own Responses events, already framed.
+    native: bool,
     id: String,
     base: String,
     created_at: i64,
@@ -926,6 +934,11 @@ impl Encoder for ResponsesEncoder {
     fn encode(&mut self, item: &StreamOut<'_>) -> Bytes {
         let mut out = String::new();
         match item {
+            StreamOut::Chunk(framed) if self.native => {
+                return Bytes::copy_from_slice(framed.as_bytes());
+            }
+            // The upstream's own `response.completed` was relayed.
+            StreamOut::Done if self.native => {}
             StreamOut::Chunk(json) => self.chunk(json, &mut out),
             StreamOut::Done => {
                 self.start(&mut out, None);
@@ -1010,7 +1023,11 @@ async fn run(
             kind: CallKind::Chat,
             caller: Caller::api(key),
             body,
-            native: None,
+            native: Some(NativeCall {
+                format: NativeFormat::Responses,
+                body: req,
+                beta: None,
+            }),
             stream,
             // The usage goes into `response.completed`.
             wants_usage: true,
@@ -1018,7 +1035,16 @@ async fn run(
             pin: None,
         })
         .await?;
+    // An OpenAI channel answered the client's own request: its answer is
+    // already a response.
+    let native = rec.served_by.as_ref().is_some_and(|s| {
+        state
+            .gateway()
+            .channel(&s.channel)
+            .is_some_and(|c| c.provider_speaks(NativeFormat::Responses))
+    });
     let mut resp = match answer {
+        Answer::Whole(reply) if native => ingress::whole_response(reply.body, guard, &rec),
         Answer::Whole(reply) => match to_response(&reply.body, &rec, &shape, &echo) {
             Ok(r) => ingress::whole_response(Bytes::from(r.to_string()), guard, &rec),
             Err(e) => {
@@ -1034,6 +1060,7 @@ async fn run(
         },
         Answer::Stream(start) => {
             let encoder = ResponsesEncoder {
+                native,
                 id: response_id(&rec.request_id),
                 base: rec.request_id.trim_start_matches("req_").to_string(),
                 created_at: unix_now(),
@@ -1059,7 +1086,7 @@ async fn run(
             ingress::stream_response(start, guard, &rec, encoder)
         }
     };
-    if !shape.dropped.is_empty() {
+    if !native && !shape.dropped.is_empty() {
         let mut warning = format!(
             "hosted tools left out (they run only at OpenAI): {}",
             shape.dropped.join(", ")
@@ -1234,6 +1261,7 @@ mod tests {
 
     fn encoder(shape: Shape) -> ResponsesEncoder {
         ResponsesEncoder {
+            native: false,
             id: "resp_1".into(),
             base: "1".into(),
             created_at: 1,
