@@ -169,10 +169,38 @@ def test_bad_requests_are_openai_errors(client, upstream):
     with pytest.raises(openai.BadRequestError) as e:
         client.responses.create(model=upstream.route(), input=[{"role": "tool", "content": "x"}])
     assert "role" in e.value.message
-    with pytest.raises(openai.BadRequestError) as e:
+    with pytest.raises(openai.NotFoundError) as e:
         client.responses.create(model=upstream.route(), input="Hi", previous_response_id="resp_x")
-    assert "previous_response_id" in e.value.message
+    assert "resp_x" in e.value.message
     assert upstream.requests() == []
+
+
+def test_a_kept_response_is_continued_fetched_and_deleted_by_its_own_key(client, gateway, upstream):
+    first = client.responses.create(model=upstream.route(), instructions=INSTRUCTIONS, input="First question")
+    assert first.store is True
+    upstream.mock.reset()
+    second = client.responses.create(model=upstream.route(), input="Second question",
+                                     previous_response_id=first.id)
+    assert second.output_text == reply_text(upstream.model())
+    sent = only(upstream.requests())
+    # The earlier turns and answer travel again; the instructions do not.
+    assert upstream.user_texts(sent.body) == ["First question", "Second question"]
+    assert reply_text(upstream.model()) in json.dumps(sent.body)
+    assert not upstream.system_text(sent.body)
+
+    assert client.responses.retrieve(second.id).output_text == second.output_text
+    other = gateway.client(gateway.keys["other"])
+    with pytest.raises(openai.NotFoundError):
+        other.responses.retrieve(second.id)
+    client.responses.delete(second.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(second.id)
+
+    upstream.mock.reset()
+    unkept = client.responses.create(model=upstream.route(), input="Hi", store=False)
+    assert unkept.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unkept.id)
 
 
 def test_stream_cut_after_the_first_token_ends_failed(client, backup, upstream):
@@ -183,3 +211,14 @@ def test_stream_cut_after_the_first_token_ends_failed(client, backup, upstream):
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert text == text_pieces(upstream.model("cut"))[0]
     assert backup.requests() == []
+
+
+def test_a_streamed_response_is_kept_too(client, upstream):
+    events = list(client.responses.create(model=upstream.route(), input="First question", stream=True))
+    done = events[-1].response
+    assert done.store is True
+    upstream.mock.reset()
+    client.responses.create(model=upstream.route(), input="Second question", previous_response_id=done.id)
+    sent = only(upstream.requests())
+    assert upstream.user_texts(sent.body) == ["First question", "Second question"]
+    assert reply_text(upstream.model()) in json.dumps(sent.body)

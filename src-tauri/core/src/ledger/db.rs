@@ -182,6 +182,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX receipts_status ON receipts (status) WHERE status = 'pending';
     CREATE INDEX receipts_key_started ON receipts (key_id, started_at);
     CREATE INDEX receipts_run ON receipts (run_id) WHERE run_id IS NOT NULL;",
+    // 7: Responses API answers kept for `previous_response_id` (`store`),
+    // each with the conversation it continues, visible to its own key only.
+    "CREATE TABLE responses (
+        id         TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        key_id     INTEGER,
+        history    TEXT NOT NULL,
+        response   TEXT NOT NULL
+    );",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -99,6 +99,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models/{model}", get(openai::retrieve_model))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/responses", post(responses::create))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::kept_response).delete(responses::kept_response),
+        )
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1beta/models", get(gemini::list_models))

@@ -15,6 +15,12 @@
 //! An `openai` channel (OpenAI itself) gets the client's request as it was
 //! sent, hosted tools included, and its answer or event stream is relayed
 //! as it came; usage is read from its `response.completed`.
+//!
+//! Translated answers are kept (`store`, on unless the client sends
+//! `store: false`) in the `responses` table with the turns they answer, so
+//! `previous_response_id` continues them and `GET`/`DELETE
+//! /v1/responses/{id}` fetch and delete them, for the key that made them
+//! only. Like chat texts they stay until deleted.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -22,12 +28,13 @@ use std::sync::Arc;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::ingress::{self, refusal_response};
 use super::{authenticate, AppState, GatewayError};
+use crate::ledger::db;
 use crate::record::{RequestRecord, RequestStatus, Usage};
 use crate::request::{
     new_request_id, Accepted, Call, CallKind, Caller, NativeCall, NativeFormat, Refused,
@@ -205,7 +212,16 @@ fn tool_call(item: &Value, custom: bool) -> Value {
 }
 
 /// Translates a Responses request into the canonical chat request.
-fn to_chat(req: &Map<String, Value>) -> Result<(Map<String, Value>, Shape), GatewayError> {
+///
+/// `previous` is the conversation a kept response continues (its turns,
+/// without the system prompt: instructions are not carried over). With
+/// `hosted_ok` (every target runs the request natively) a forced hosted
+/// tool is the upstream's business.
+fn to_chat(
+    req: &Map<String, Value>,
+    previous: &[Value],
+    hosted_ok: bool,
+) -> Result<(Map<String, Value>, Shape), GatewayError> {
     let model = match req.get("model") {
         Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
         _ => return Err(bad("Missing required parameter: 'model'.")),
@@ -305,6 +321,7 @@ fn to_chat(req: &Map<String, Value>) -> Result<(Map<String, Value>, Shape), Gate
             ))
         }
     }
+    messages.splice(0..0, previous.iter().cloned());
     if !system.is_empty() {
         messages.insert(0, json!({"role": "system", "content": system.join("\n\n")}));
     }
@@ -337,6 +354,9 @@ fn to_chat(req: &Map<String, Value>) -> Result<(Map<String, Value>, Shape), Gate
                 "allowed_tools" => {
                     let mode = c.get("mode").and_then(Value::as_str).unwrap_or("auto");
                     out.insert("tool_choice".into(), json!(mode));
+                }
+                hosted if HOSTED.contains(&hosted) && hosted_ok => {
+                    out.insert("tool_choice".into(), json!("auto"));
                 }
                 hosted if HOSTED.contains(&hosted) => {
                     return Err(bad(format!(
@@ -410,7 +430,7 @@ fn unix_now() -> i64 {
 }
 
 /// What the `response` object repeats of the request.
-fn echo(req: &Map<String, Value>) -> Map<String, Value> {
+fn echo(req: &Map<String, Value>, kept: bool) -> Map<String, Value> {
     let mut e = Map::new();
     for (field, default) in [
         ("instructions", Value::Null),
@@ -433,8 +453,7 @@ fn echo(req: &Map<String, Value>) -> Map<String, Value> {
                 .unwrap_or(default),
         );
     }
-    // Nothing is kept: a response cannot be fetched or continued later.
-    e.insert("store".into(), Value::Bool(false));
+    e.insert("store".into(), Value::Bool(kept));
     e.insert("truncation".into(), json!("disabled"));
     e
 }
@@ -605,6 +624,8 @@ struct OpenCall {
 struct ResponsesEncoder {
     /// The chunks are the upstream's own Responses events, already framed.
     native: bool,
+    /// Where the finished response is kept, if it is.
+    keep: Option<Keep>,
     id: String,
     base: String,
     created_at: i64,
@@ -952,6 +973,9 @@ impl Encoder for ResponsesEncoder {
                     incomplete,
                     error: None,
                 });
+                if let Some(k) = self.keep.take() {
+                    k.save(r.clone());
+                }
                 let name = if status == "completed" {
                     "response.completed"
                 } else {
@@ -977,6 +1001,170 @@ impl Encoder for ResponsesEncoder {
     }
 }
 
+/// Responses being written: a request continuing one of them waits for
+/// the write (the client may ask as soon as it has read the answer).
+static SAVING: std::sync::LazyLock<std::sync::Mutex<HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn saving(id: &str) -> bool {
+    SAVING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(id)
+}
+
+/// Where and for whom a finished response is kept.
+struct Keep {
+    path: std::path::PathBuf,
+    key_id: i64,
+    /// The turns it answers (previous ones included), without the system
+    /// prompt.
+    history: Vec<Value>,
+}
+
+impl Keep {
+    /// Keeps `response` with its turns and the answer, off the request
+    /// path. A failure is logged: the answer itself already reached the
+    /// client.
+    fn save(self, response: Value) {
+        let Some(id) = response["id"].as_str().map(str::to_string) else {
+            return;
+        };
+        let mut history = self.history;
+        history.extend(answer_turns(&response));
+        SAVING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone());
+        tokio::task::spawn_blocking(move || {
+            let saved = db::open(&self.path)
+                .map_err(|e| e.to_string())
+                .and_then(|conn| {
+                    kept::save(&conn, &id, self.key_id, &history, &response)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = saved {
+                tracing::error!(response = %id, error = %e, "could not keep a response");
+            }
+            SAVING.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        });
+    }
+}
+
+/// A response's output as chat turns: the assistant's text and tool calls.
+fn answer_turns(response: &Value) -> Vec<Value> {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for item in response["output"].as_array().into_iter().flatten() {
+        match item["type"].as_str() {
+            Some("message") => text.push_str(&text_of(item.get("content"))),
+            Some("function_call") => calls.push(tool_call(item, false)),
+            Some("custom_tool_call") => calls.push(tool_call(item, true)),
+            _ => {}
+        }
+    }
+    if text.is_empty() && calls.is_empty() {
+        return Vec::new();
+    }
+    let mut turn = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { Value::String(text) }});
+    if !calls.is_empty() {
+        turn["tool_calls"] = Value::Array(calls);
+    }
+    vec![turn]
+}
+
+/// Kept responses: the `responses` table, each row visible to its key only.
+mod kept {
+    use rusqlite::{params, Connection, OptionalExtension};
+    use serde_json::Value;
+
+    pub(super) fn save(
+        conn: &Connection,
+        id: &str,
+        key_id: i64,
+        history: &[Value],
+        response: &Value,
+    ) -> rusqlite::Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        conn.execute(
+            "INSERT OR REPLACE INTO responses (id, created_at, key_id, history, response)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                now,
+                key_id,
+                Value::Array(history.to_vec()).to_string(),
+                response.to_string()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The turns and the response kept as `id` for `key_id`.
+    pub(super) fn load(
+        conn: &Connection,
+        id: &str,
+        key_id: i64,
+    ) -> rusqlite::Result<Option<(Vec<Value>, Value)>> {
+        let row: Option<(String, String)> = conn
+            .query_row(
+                "SELECT history, response FROM responses WHERE id = ?1 AND key_id = ?2",
+                params![id, key_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(h, r)| {
+            let history = serde_json::from_str::<Vec<Value>>(&h).unwrap_or_default();
+            (history, serde_json::from_str(&r).unwrap_or(Value::Null))
+        }))
+    }
+
+    pub(super) fn delete(conn: &Connection, id: &str, key_id: i64) -> rusqlite::Result<bool> {
+        Ok(conn.execute(
+            "DELETE FROM responses WHERE id = ?1 AND key_id = ?2",
+            params![id, key_id],
+        )? > 0)
+    }
+}
+
+/// `GET /v1/responses/{id}` and `DELETE /v1/responses/{id}`: a kept
+/// response, for the key that made it.
+pub async fn kept_response(
+    State(state): State<Arc<AppState>>,
+    method: axum::http::Method,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let request_id = new_request_id();
+    let result = async {
+        let key = authenticate(&state, &headers).await?;
+        let path = crate::app::db_path(&state.data_dir);
+        let delete = method == axum::http::Method::DELETE;
+        let (key_id, lookup) = (key.id, id.clone());
+        let found = tokio::task::spawn_blocking(move || -> rusqlite::Result<Option<Value>> {
+            let conn = db::open(&path).map_err(|_| rusqlite::Error::InvalidQuery)?;
+            if delete {
+                let gone = kept::delete(&conn, &lookup, key_id)?;
+                return Ok(
+                    gone.then(|| json!({"id": lookup, "object": "response", "deleted": true}))
+                );
+            }
+            Ok(kept::load(&conn, &lookup, key_id)?.map(|(_, r)| r))
+        })
+        .await
+        .map_err(|_| GatewayError::Internal(request_id.clone()))?
+        .map_err(|_| GatewayError::Internal(request_id.clone()))?;
+        found.ok_or_else(|| GatewayError::NotFound(format!("Response with id '{id}' not found.")))
+    }
+    .await;
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => refusal_response(e.into(), &request_id),
+    }
+}
+
 /// `POST /v1/responses`.
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -998,20 +1186,87 @@ async fn run(
 ) -> Result<Response, Refused> {
     let key = authenticate(state, headers).await?;
     let limit = state.gateway().config.server.max_body_bytes;
-    let req = ingress::json_object(body, limit)?;
-    if req
-        .get("previous_response_id")
-        .is_some_and(|p| !p.is_null())
-    {
-        return Err(bad(
-            "previous_response_id: responses are not kept here; send the whole conversation in `input` (as with store: false).",
-        )
-        .into());
+    let mut req = ingress::json_object(body, limit)?;
+    // Every target of the route is OpenAI itself: the request goes as sent,
+    // and what only OpenAI can do (hosted tools, its own stored responses)
+    // is its business.
+    let native_only = req
+        .get("model")
+        .and_then(Value::as_str)
+        .and_then(|m| state.gateway().resolve(m))
+        .is_some_and(|route| {
+            route
+                .targets
+                .iter()
+                .all(|t| t.channel.provider_speaks(NativeFormat::Responses))
+        });
+    let mut previous = Vec::new();
+    let mut continues_kept = false;
+    if let Some(id) = req.get("previous_response_id").filter(|p| !p.is_null()) {
+        let Some(id) = id.as_str().map(str::to_string) else {
+            return Err(bad("previous_response_id: must be a string").into());
+        };
+        let key_id = key.id;
+        let path = crate::app::db_path(&state.data_dir);
+        let found = tokio::task::spawn_blocking(move || {
+            let conn = db::open(&path).ok()?;
+            // Up to a second for a response still being written.
+            for _ in 0..200 {
+                match kept::load(&conn, &id, key_id).ok().flatten() {
+                    Some(found) => return Some(found),
+                    None if saving(&id) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    None => return None,
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        match found {
+            Some((history, _)) => {
+                previous = history;
+                continues_kept = true;
+            }
+            None if native_only => {}
+            None => {
+                let id = req["previous_response_id"].as_str().unwrap_or("");
+                return Err(GatewayError::NotFound(format!(
+                    "Previous response with id '{id}' not found."
+                ))
+                .into());
+            }
+        }
     }
-    let (body, shape) = to_chat(&req)?;
+    let (body, shape) = to_chat(&req, &previous, native_only)?;
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let prompt_tokens = Usage::estimate(crate::providers::prompt_chars(&body), 0);
-    let echo = echo(&req);
+    // Kept (OpenAI's default) unless the client says `store: false`; the
+    // upstream's own answers are kept by the upstream.
+    let keep = req.get("store").and_then(Value::as_bool) != Some(false);
+    let echo = echo(&req, keep);
+    let history: Vec<Value> = body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] != "system")
+        .cloned()
+        .collect();
+    let kept_to = keep.then(|| Keep {
+        path: crate::app::db_path(&state.data_dir),
+        key_id: key.id,
+        history,
+    });
+    // An id only this gateway knows means nothing to an upstream: such a
+    // request is translated.
+    if continues_kept {
+        req.remove("previous_response_id");
+    }
+    let native_call = (!continues_kept).then_some(NativeCall {
+        format: NativeFormat::Responses,
+        body: req,
+        beta: None,
+    });
     let Accepted {
         answer,
         guard,
@@ -1023,11 +1278,7 @@ async fn run(
             kind: CallKind::Chat,
             caller: Caller::api(key),
             body,
-            native: Some(NativeCall {
-                format: NativeFormat::Responses,
-                body: req,
-                beta: None,
-            }),
+            native: native_call,
             stream,
             // The usage goes into `response.completed`.
             wants_usage: true,
@@ -1046,7 +1297,12 @@ async fn run(
     let mut resp = match answer {
         Answer::Whole(reply) if native => ingress::whole_response(reply.body, guard, &rec),
         Answer::Whole(reply) => match to_response(&reply.body, &rec, &shape, &echo) {
-            Ok(r) => ingress::whole_response(Bytes::from(r.to_string()), guard, &rec),
+            Ok(r) => {
+                if let Some(k) = kept_to {
+                    k.save(r.clone());
+                }
+                ingress::whole_response(Bytes::from(r.to_string()), guard, &rec)
+            }
             Err(e) => {
                 guard.finish(
                     RequestStatus::Error,
@@ -1061,6 +1317,7 @@ async fn run(
         Answer::Stream(start) => {
             let encoder = ResponsesEncoder {
                 native,
+                keep: kept_to,
                 id: response_id(&rec.request_id),
                 base: rec.request_id.trim_start_matches("req_").to_string(),
                 created_at: unix_now(),
@@ -1151,7 +1408,7 @@ mod tests {
 
     #[test]
     fn what_codex_sends_becomes_a_chat_request() {
-        let (out, shape) = to_chat(&obj(codex_request())).expect("translates");
+        let (out, shape) = to_chat(&obj(codex_request()), &[], false).expect("translates");
         let msgs = out["messages"].as_array().expect("messages");
         assert_eq!(
             msgs[0],
@@ -1207,24 +1464,30 @@ mod tests {
 
     #[test]
     fn strings_images_schemas_and_limits_translate() {
-        let (out, _) = to_chat(&obj(json!({
-            "model": "m", "input": "Hi", "instructions": "Be brief.",
-            "max_output_tokens": 50, "temperature": 0.2,
-            "text": {"format": {"type": "json_schema", "name": "answer", "strict": true,
-                                "schema": {"type": "object"}}}
-        })))
+        let (out, _) = to_chat(
+            &obj(json!({
+                "model": "m", "input": "Hi", "instructions": "Be brief.",
+                "max_output_tokens": 50, "temperature": 0.2,
+                "text": {"format": {"type": "json_schema", "name": "answer", "strict": true,
+                                    "schema": {"type": "object"}}}
+            })),
+            &[],
+            false,
+        )
         .expect("translates");
         assert_eq!(out["messages"][0]["content"], "Be brief.");
         assert_eq!(out["messages"][1], json!({"role": "user", "content": "Hi"}));
         assert_eq!(out["max_completion_tokens"], 50);
         assert_eq!(out["response_format"]["json_schema"]["name"], "answer");
         assert_eq!(out["response_format"]["json_schema"]["strict"], true);
-        let (out, _) = to_chat(&obj(
-            json!({"model": "m", "input": [{"role": "user", "content": [
+        let (out, _) = to_chat(
+            &obj(json!({"model": "m", "input": [{"role": "user", "content": [
                 {"type": "input_text", "text": "What is this?"},
                 {"type": "input_image", "image_url": "data:image/png;base64,iVBOR", "detail": "low"}
-            ]}]}),
-        ))
+            ]}]})),
+            &[],
+            false,
+        )
         .expect("translates");
         assert_eq!(
             out["messages"][0]["content"][1]["image_url"],
@@ -1254,7 +1517,9 @@ mod tests {
                 "image_url",
             ),
         ] {
-            let err = to_chat(&obj(req)).expect_err("refused").to_string();
+            let err = to_chat(&obj(req), &[], false)
+                .expect_err("refused")
+                .to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
     }
@@ -1262,11 +1527,12 @@ mod tests {
     fn encoder(shape: Shape) -> ResponsesEncoder {
         ResponsesEncoder {
             native: false,
+            keep: None,
             id: "resp_1".into(),
             base: "1".into(),
             created_at: 1,
             model: "m".into(),
-            echo: echo(&Map::new()),
+            echo: echo(&Map::new(), false),
             shape,
             seq: 0,
             started: false,
