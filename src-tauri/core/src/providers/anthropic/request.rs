@@ -6,8 +6,10 @@
 //! changed here. Parts and tools that are already in Anthropic's shape
 //! (a `document` block, a server tool, a part carrying `cache_control`)
 //! pass through, so a client that knows Claude can use what it offers.
-//! OpenAI fields with no Messages counterpart (`n`, `seed`, `logprobs`,
-//! the penalties, `response_format`, `stream_options`) are not sent.
+//! A `json_schema` response format becomes Anthropic's structured output
+//! (`output_config.format`). OpenAI fields with no Messages counterpart
+//! (`n`, `seed`, `logprobs`, the penalties, a `json_object` response
+//! format, `stream_options`) are not sent.
 
 use serde_json::{json, Map, Value};
 
@@ -122,6 +124,17 @@ pub(super) fn translate(body: &Map<String, Value>, model: &str, stream: bool) ->
     }
     if let Some(user) = body.get("user").and_then(Value::as_str) {
         out.insert("metadata".into(), json!({"user_id": user}));
+    }
+    // A JSON schema the answer must follow: Anthropic's structured output.
+    if let Some(schema) = body
+        .get("response_format")
+        .filter(|f| f.get("type").and_then(Value::as_str) == Some("json_schema"))
+        .and_then(|f| f.pointer("/json_schema/schema"))
+    {
+        out.insert(
+            "output_config".into(),
+            json!({"format": {"type": "json_schema", "schema": schema}}),
+        );
     }
     if stream {
         out.insert("stream".into(), Value::Bool(true));
@@ -380,6 +393,30 @@ mod tests {
             "claude-sonnet-4-5",
             false,
         )
+    }
+
+    #[test]
+    fn a_json_schema_response_format_becomes_structured_output() {
+        let schema = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        let body = json!({"messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}});
+        let got = translate(
+            body.as_object().expect("object"),
+            "claude-sonnet-4-5",
+            false,
+        );
+        assert_eq!(
+            got["output_config"],
+            json!({"format": {"type": "json_schema", "schema": schema}})
+        );
+        let body = json!({"messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_object"}});
+        let got = translate(
+            body.as_object().expect("object"),
+            "claude-sonnet-4-5",
+            false,
+        );
+        assert!(got.get("output_config").is_none());
     }
 
     #[test]
