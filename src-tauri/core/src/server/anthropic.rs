@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use super::ingress::{self, annotate};
 use super::{authenticate, AppState, GatewayError};
 use crate::providers::prompt_chars;
-use crate::record::{RequestRecord, RequestStatus, Usage};
+use crate::record::{RequestRecord, Usage};
 use crate::request::{
     new_request_id, Accepted, Call, CallKind, Caller, NativeCall, NativeFormat, Refused,
 };
@@ -760,27 +760,13 @@ async fn run_messages(
         .await?;
     // An Anthropic channel answered the client's own request: its answer is
     // already in the client's format.
-    let native = rec.served_by.as_ref().is_some_and(|s| {
-        state
-            .gateway()
-            .channel(&s.channel)
-            .is_some_and(|c| c.provider_speaks(NativeFormat::Anthropic))
-    });
+    let native = ingress::answered_natively(state, &rec, NativeFormat::Anthropic);
     match answer {
         Answer::Whole(reply) if native => Ok(ingress::whole_response(reply.body, guard, &rec)),
         Answer::Whole(reply) => {
             let message = match to_anthropic_message(&reply.body, &rec) {
                 Ok(m) => m,
-                Err(e) => {
-                    guard.finish(
-                        RequestStatus::Error,
-                        Some("could not translate the answer".into()),
-                    );
-                    return Err(Refused {
-                        error: e,
-                        record: Some(rec),
-                    });
-                }
+                Err(e) => return Err(ingress::untranslatable(guard, rec, e)),
             };
             Ok(ingress::whole_response(
                 Bytes::from(message.to_string()),

@@ -25,7 +25,7 @@ use super::ingress;
 use super::{authenticate_presented, presented_key, AppState, GatewayError};
 use crate::keys::GatewayKey;
 use crate::providers::prompt_chars;
-use crate::record::{RequestRecord, RequestStatus, Usage};
+use crate::record::{RequestRecord, Usage};
 use crate::request::{
     new_request_id, Accepted, Call, CallKind, Caller, NativeCall, NativeFormat, Refused,
 };
@@ -771,12 +771,7 @@ async fn generate(
         .await?;
     // A Gemini channel answered the client's own request: its answer is
     // already in the client's format.
-    let native = rec.served_by.as_ref().is_some_and(|s| {
-        state
-            .gateway()
-            .channel(&s.channel)
-            .is_some_and(|c| c.provider_speaks(NativeFormat::Gemini))
-    });
+    let native = ingress::answered_natively(state, &rec, NativeFormat::Gemini);
     match answer {
         Answer::Whole(reply) if native => Ok(ingress::whole_response(reply.body, guard, &rec)),
         Answer::Whole(reply) => match to_gemini_response(&reply.body, &rec) {
@@ -785,16 +780,7 @@ async fn generate(
                 guard,
                 &rec,
             )),
-            Err(e) => {
-                guard.finish(
-                    RequestStatus::Error,
-                    Some("could not translate the answer".into()),
-                );
-                Err(Refused {
-                    error: e,
-                    record: Some(rec),
-                })
-            }
+            Err(e) => Err(ingress::untranslatable(guard, rec, e)),
         },
         Answer::Stream(start) => {
             let encoder = GeminiEncoder {

@@ -136,6 +136,38 @@ pub(super) fn refused_parts(
     }
 }
 
+/// Whether the channel that answered took the client's request in its own
+/// `format` (so the answer is already in the client's format).
+pub(super) fn answered_natively(
+    state: &super::AppState,
+    rec: &RequestRecord,
+    format: crate::request::NativeFormat,
+) -> bool {
+    rec.served_by.as_ref().is_some_and(|s| {
+        state
+            .gateway()
+            .channel(&s.channel)
+            .is_some_and(|c| c.provider_speaks(format))
+    })
+}
+
+/// An upstream's whole answer that could not be put in the client's
+/// format: the request ends as an error, with `error` for the client.
+pub(super) fn untranslatable(
+    guard: RecordGuard,
+    rec: RequestRecord,
+    error: GatewayError,
+) -> Refused {
+    guard.finish(
+        RequestStatus::Error,
+        Some("could not translate the answer".into()),
+    );
+    Refused {
+        error,
+        record: Some(rec),
+    }
+}
+
 /// An accepted OpenAI-format answer as the client's response: the JSON as
 /// it is, or the stream framed by `encoder`.
 pub(super) fn answer_response(accepted: Accepted, encoder: impl Encoder<Out = Bytes>) -> Response {

@@ -35,7 +35,7 @@ use serde_json::{json, Map, Value};
 use super::ingress::{self, refusal_response};
 use super::{authenticate, AppState, GatewayError};
 use crate::ledger::db;
-use crate::record::{RequestRecord, RequestStatus, Usage};
+use crate::record::{RequestRecord, Usage};
 use crate::request::{
     new_request_id, Accepted, Call, CallKind, Caller, NativeCall, NativeFormat, Refused,
 };
@@ -1288,12 +1288,7 @@ async fn run(
         .await?;
     // An OpenAI channel answered the client's own request: its answer is
     // already a response.
-    let native = rec.served_by.as_ref().is_some_and(|s| {
-        state
-            .gateway()
-            .channel(&s.channel)
-            .is_some_and(|c| c.provider_speaks(NativeFormat::Responses))
-    });
+    let native = ingress::answered_natively(state, &rec, NativeFormat::Responses);
     let mut resp = match answer {
         Answer::Whole(reply) if native => ingress::whole_response(reply.body, guard, &rec),
         Answer::Whole(reply) => match to_response(&reply.body, &rec, &shape, &echo) {
@@ -1303,16 +1298,7 @@ async fn run(
                 }
                 ingress::whole_response(Bytes::from(r.to_string()), guard, &rec)
             }
-            Err(e) => {
-                guard.finish(
-                    RequestStatus::Error,
-                    Some("could not translate the answer".into()),
-                );
-                return Err(Refused {
-                    error: e,
-                    record: Some(rec),
-                });
-            }
+            Err(e) => return Err(ingress::untranslatable(guard, rec, e)),
         },
         Answer::Stream(start) => {
             let encoder = ResponsesEncoder {
