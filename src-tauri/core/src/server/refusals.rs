@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
@@ -34,6 +34,8 @@ const UNKNOWN_CALLER_RECEIPTS: u32 = 30;
 const WINDOW: Duration = Duration::from_secs(60);
 /// An error body longer than this is not read for its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// The headers a key may come in (`presented_key`).
+const CREDENTIALS: [&str; 3] = ["authorization", "x-api-key", "x-goog-api-key"];
 /// The summary keeps this many characters of the error's message.
 const MAX_MESSAGE: usize = 500;
 
@@ -117,11 +119,13 @@ pub(super) async fn record(
     if !is_model_api(req.uri().path()) {
         return next.run(req).await;
     }
+    // What a refusal's receipt needs, kept without copying anything on the
+    // way in (the URI and header values share the request's buffers); it
+    // is only read when the answer is a refusal.
     let started = Instant::now();
     let method = req.method().clone();
-    // The path only: a query may carry a key (`?key=`).
-    let path = req.uri().path().to_string();
-    let presented = presented_key(req.headers(), req.uri().query()).map(|k| k.into_owned());
+    let uri = req.uri().clone();
+    let credentials = CREDENTIALS.map(|name| req.headers().get(name).cloned());
     let seen = SeenBody::default();
     req.extensions_mut().insert(seen.clone());
 
@@ -129,9 +133,17 @@ pub(super) async fn record(
     if resp.status().as_u16() < 400 || resp.extensions().get::<Recorded>().is_some() {
         return resp;
     }
+    // The path only: a query may carry a key (`?key=`).
+    let path = uri.path();
     let state = &refusals.state;
-    let key = match &presented {
-        Some(p) => state.core.keys.authenticate(p).await,
+    let mut headers = HeaderMap::new();
+    for (name, value) in CREDENTIALS.into_iter().zip(credentials) {
+        if let Some(v) = value {
+            headers.insert(name, v);
+        }
+    }
+    let key = match presented_key(&headers, uri.query()) {
+        Some(p) => state.core.keys.authenticate(&p).await,
         None => None,
     };
     if key.is_none() && !refusals.admit_unknown(Instant::now()) {
@@ -154,7 +166,7 @@ pub(super) async fn record(
             }
             id
         });
-    let model = requested_model(&path, seen.0.get()).unwrap_or_default();
+    let model = requested_model(path, seen.0.get()).unwrap_or_default();
     let mut rec = RequestRecord::new(request_id, model, false);
     if let Some(key) = &key {
         rec.key_id = Some(key.id);
@@ -162,7 +174,7 @@ pub(super) async fn record(
         rec.project = key.project.clone();
     }
     rec.status = RequestStatus::Refused;
-    rec.error = Some(summary(&method, &path, parts.status.as_u16(), &body));
+    rec.error = Some(summary(&method, path, parts.status.as_u16(), &body));
     rec.latency = started.elapsed();
     state.core.recorder.record(&Arc::new(rec));
     Response::from_parts(parts, Body::from(body))
